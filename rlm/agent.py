@@ -1,0 +1,207 @@
+"""One agent's loop: ask the model, act on the reply, until a final answer or a limit.
+
+``run()`` loops over ``step()``; ``step()`` asks the model and acts on the answer. Limits
+are checked in one place (``Run.check_limits``). When one stops the agent it gets one extra
+call for its best answer, outside the step count. Every change is an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rlm import events as ev
+from rlm import prompts
+from rlm.context import ContextSource
+from rlm.errors import Cancelled, LimitReached, RLMError
+from rlm.observe import render_action, cut_text
+from rlm.parse import OBSERVATION_STOP, Reply, parse_reply
+from rlm.sandbox import Sandbox, SandboxConfig
+
+if TYPE_CHECKING:
+    from rlm.run import Run
+
+BEST_ANSWER_GRACE = 120.0  # seconds a best-answer call may run past the run's deadline
+
+
+@dataclass
+class Outcome:
+    status: str  # answered | limit | failed | cancelled
+    answer: str | None = None
+    limit_hit: str | None = None
+    error: str | None = None
+
+
+class Agent:
+    """One node of the tree: its history, its sandbox, its loop."""
+
+    def __init__(self, run: "Run", *, agent_id: str, parent_id: str | None, depth: int,
+                 task: str, source: ContextSource, model: str, task_is_context: bool = False):
+        self.run = run
+        self.agent_id, self.parent_id, self.depth = agent_id, parent_id, depth
+        self.task, self.source, self.model = task, source, model
+        self.steps = 0
+        self.pending_limit: str | None = None
+        self.pending_limit_detail = ""
+        self.sandbox: Sandbox | None = None
+        self.messages = [
+            {"role": "system", "content": prompts.system_prompt(source.info)},
+            {"role": "user", "content": prompts.first_message(
+                task, source.info, task_is_context=task_is_context)},
+        ]
+
+    # --- events -------------------------------------------------------------------------
+    def emit(self, event_cls: type[ev.Event], **fields) -> ev.Event:
+        return self.run.emit(event_cls(agent_id=self.agent_id, parent_id=self.parent_id,
+                                       depth=self.depth, **fields))
+
+    def set_status(self, status: str) -> None:
+        self.emit(ev.AgentStatus, status=status)
+
+    # --- the loop -----------------------------------------------------------------------
+    async def run_to_end(self) -> Outcome:
+        """Run the agent and always finish it with an ``AgentFinished`` event."""
+        self.emit(ev.AgentStarted, task=self.task, model=self.model,
+                  context_info=_public_info(self.source.info))
+        outcome = Outcome("failed", error="the agent did not finish")
+        try:
+            outcome = await self._run()
+        except (asyncio.CancelledError, Cancelled):
+            outcome = Outcome("cancelled", error="the run was cancelled")
+            raise
+        except RLMError as exc:
+            outcome = Outcome("failed", error=str(exc))
+        finally:
+            await self._close_sandbox()
+            self.emit(ev.AgentFinished, status=outcome.status, answer=outcome.answer,
+                      limit_hit=outcome.limit_hit, error=outcome.error, steps=self.steps,
+                      usage=self._own_usage())
+        return outcome
+
+    async def _run(self) -> Outcome:
+        from rlm.subcalls import SubCalls  # import here: subcalls builds child agents
+
+        self.sandbox = await Sandbox.start(
+            self.source, config=self.run_sandbox_config(), handler=SubCalls(self).handle,
+            pool=self.run.pool, label=self.agent_id)
+        try:
+            while True:
+                self.run.check_limits(self)
+                answer = await self.step()
+                if answer is not None:
+                    return Outcome("answered", answer=answer)
+        except LimitReached as limit:
+            return await self.best_answer(limit)
+
+    def run_sandbox_config(self) -> SandboxConfig:
+        s = self.run.settings
+        return SandboxConfig(action_timeout=s.action_timeout, memory_mb=s.memory_mb,
+                             allow_network=s.allow_network)
+
+    async def step(self) -> str | None:
+        """Ask the model once and act on its reply; the final answer, or ``None``."""
+        self.steps += 1
+        self.emit(ev.StepStarted, step=self.steps)
+        reply = await self.ask(self.steps)
+        return await self.act(reply)
+
+    async def ask(self, step: int, kind: str = "step") -> Reply:
+        started = time.monotonic()
+
+        def on_token(text: str) -> None:
+            self.emit(ev.TokenDelta, step=step, text=text)
+
+        completion = await self.run.ask(
+            self.messages, model=self.model, stop=[OBSERVATION_STOP], on_token=on_token,
+            grace=BEST_ANSWER_GRACE if kind == "best_answer" else None)
+        reply = parse_reply(completion.text)
+        self.messages.append({"role": "assistant", "content": reply.text})
+        self.emit(ev.ModelReplied, step=step, text=reply.text, model=completion.model or self.model,
+                  prompt_tokens=completion.prompt_tokens,
+                  completion_tokens=completion.completion_tokens, cost_usd=completion.cost_usd,
+                  seconds=time.monotonic() - started)
+        return reply
+
+    async def act(self, reply: Reply) -> str | None:
+        """Apply the reply protocol: run code, decide whether the agent has answered."""
+        if reply.has_code:
+            return await self._act_with_code(reply)
+        if reply.final_var is not None:
+            found, value = await self.sandbox.get_variable(reply.final_var)
+            if found:
+                return value
+            self.observe(_missing_var(reply.final_var))
+            return None
+        if reply.final_answer is not None:
+            return reply.final_answer
+        self.observe(prompts.FORMAT_REMINDER.removeprefix("Observation: "))
+        return None
+
+    async def _act_with_code(self, reply: Reply) -> str | None:
+        parts: list[str] = []
+        for block, code in enumerate(reply.code_blocks):
+            self.emit(ev.CodeStarted, step=self.steps, code=code, block=block)
+            result = await self.sandbox.run(code)
+            parts.append(render_action(result, block, len(reply.code_blocks)))
+            if result.final is not None:
+                self.observe("\n".join(parts), result)
+                return result.final  # FINAL()/FINAL_VAR() called inside code
+            if result.error or result.timed_out or result.restarted:
+                break  # later blocks would run on a broken state
+        if reply.final_var is not None:
+            found, value = await self.sandbox.get_variable(reply.final_var)
+            if found:
+                self.observe("\n".join(parts))
+                return value
+            parts.append(_missing_var(reply.final_var))
+        elif reply.final_answer is not None:
+            parts.append(prompts.ANSWER_BEFORE_OUTPUT)
+        self.observe("\n".join(parts))
+        return None
+
+    def observe(self, text: str, result=None) -> None:
+        """Append an observation to the history (cut to size) and emit it."""
+        text, cut = cut_text(text, self.run.settings.observation_chars)
+        self.messages.append({"role": "user", "content": prompts.observation(text)})
+        self.emit(ev.Observation, step=self.steps, text=text, cut_chars=cut,
+                  error=bool(result and result.error), timed_out=bool(result and result.timed_out),
+                  restarted=bool(result and result.restarted),
+                  seconds=result.seconds if result else 0.0)
+
+    async def best_answer(self, limit: LimitReached) -> Outcome:
+        """One extra call, outside the step count, asking for the best answer so far."""
+        self.emit(ev.StepStarted, step=self.steps + 1, kind="best_answer")
+        self.messages.append({"role": "user", "content": prompts.BEST_ANSWER.format(
+            reason=limit.detail or limit.limit)})
+        try:
+            reply = await self.ask(self.steps + 1, kind="best_answer")
+        except (LimitReached, RLMError) as exc:
+            return Outcome("limit", limit_hit=limit.limit, error=f"no best answer: {exc}")
+        answer = reply.final_answer
+        if answer is None and reply.final_var is not None and self.sandbox is not None:
+            found, value = await self.sandbox.get_variable(reply.final_var)
+            answer = value if found else None
+        if answer is None:
+            answer = reply.thought or reply.text.strip() or None
+        return Outcome("limit", answer=answer, limit_hit=limit.limit, error=limit.detail)
+
+    async def _close_sandbox(self) -> None:
+        if self.sandbox is not None:
+            sandbox, self.sandbox = self.sandbox, None
+            await asyncio.shield(sandbox.close())
+
+    def _own_usage(self) -> dict:
+        node = self.run.tree.nodes.get(self.agent_id)
+        return node.usage.to_dict() if node else {}
+
+
+def _missing_var(name: str) -> str:
+    return (f"FINAL_VAR: there is no variable named {name!r}. Create it in code first, "
+            f"or answer with `Final Answer:`.")
+
+
+def _public_info(info: dict) -> dict:
+    return {k: v for k, v in info.items() if k != "preview"} | {
+        "preview": str(info.get("preview", ""))[:200]}

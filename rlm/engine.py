@@ -1,0 +1,193 @@
+"""The ``RLM`` class: the public entry point that runs a tree of agents."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from rlm import events as ev
+from rlm.agent import Agent, Outcome
+from rlm.config import Settings
+from rlm.context import prepare_context
+from rlm.llm import Model
+from rlm.result import RLMResult
+from rlm.run import Run
+from rlm.trace import TraceWriter
+
+
+class RLM:
+    """A Recursive Language Model: ``completion(prompt, context)`` instead of a chat call.
+
+    The context never enters the chat: it is the variable ``context`` in a sandbox where
+    the model's code runs; code may start child agents with ``rlm_query``.
+
+    Args:
+        model: litellm model string for the root (``ollama/llama3``, ``groq/...``). Default:
+            ``RLM_MODEL``, else a model pulled in the local Ollama.
+        sub_model: model for ``llm_query`` and child agents (default: ``RLM_SUB_MODEL``,
+            else ``model``).
+        max_depth: deepest an agent may sit (root is 0; 0 = no children). Default 2.
+        max_steps: model calls per agent before it must give its best answer. Default 20.
+        client: a ``Model`` to use instead of litellm (tests pass a ``ScriptedModel``).
+        on_event: called with every event of every run (from the engine's thread).
+        trace: path of a JSONL trace file to write for each run (``None``: no file).
+        env: environment to read settings from (default ``os.environ``).
+        **settings: any other ``Settings`` field: ``api_base``, ``max_agents``,
+            ``action_timeout``, ``max_concurrency``, ``timeout``, ``max_tokens``,
+            ``max_cost``, ``depth_models`` ({depth: model}), ``observation_chars``, ...
+    """
+
+    def __init__(self, model: str | None = None, sub_model: str | None = None,
+                 max_depth: int | None = None, max_steps: int | None = None, *,
+                 client: Model | None = None, on_event: Callable[[ev.Event], None] | None = None,
+                 trace: str | Path | None = None, env: Mapping[str, str] | None = None,
+                 **settings: Any):
+        self.settings = Settings.resolve(env, model=model, sub_model=sub_model,
+                                         max_depth=max_depth, max_steps=max_steps, **settings)
+        self._env = env
+        self._client = client
+        self._trace = trace
+        self._subscribers: list[Callable[[ev.Event], None]] = [on_event] if on_event else []
+        self._lock = threading.Lock()
+        self._active: tuple[asyncio.AbstractEventLoop, asyncio.Task] | None = None
+        self._cancelled = False
+
+    def subscribe(self, subscriber: Callable[[ev.Event], None]) -> Callable[[], None]:
+        """Receive every event of later runs; returns a function that unsubscribes."""
+        self._subscribers.append(subscriber)
+        return lambda: self._subscribers.remove(subscriber)
+
+    # --- public API ---------------------------------------------------------------------
+    def completion(self, prompt: str, context: Any = None, *,
+                   trace: str | Path | None = None) -> RLMResult:
+        """Run to the end and return the result (works inside a running event loop too).
+
+        Args:
+            prompt: the task. With no ``context``, the prompt itself becomes ``context``.
+            context: ``str``, ``bytes``, ``list``, ``dict`` or ``pathlib.Path``.
+            trace: path of this run's JSONL trace (overrides the constructor's).
+
+        Raises:
+            RLMError: bad settings, context or model, before the run starts.
+        """
+        coro = self.acompletion(prompt, context, trace=trace)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(coro)
+        with ThreadPoolExecutor(1, thread_name_prefix="rlm") as pool:  # Jupyter
+            return pool.submit(asyncio.run, coro).result()
+
+    async def acompletion(self, prompt: str, context: Any = None, *,
+                          trace: str | Path | None = None) -> RLMResult:
+        """Async form of ``completion``."""
+        client, model, note = await self._prepare_client()
+        run_dir = Path(tempfile.mkdtemp(prefix="rlm-run-"))
+        try:
+            source = prepare_context(prompt if context is None else context, run_dir)
+            return await self._run(prompt, source, context is None, client, model, run_dir,
+                                   trace or self._trace)
+        finally:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+    def cancel(self) -> None:
+        """Stop the current run from any thread: every agent ends, every sandbox is killed."""
+        with self._lock:
+            self._cancelled = True
+            active = self._active
+        if active is not None:
+            loop, task = active
+            loop.call_soon_threadsafe(task.cancel)
+
+    # --- internals ----------------------------------------------------------------------
+    async def _prepare_client(self) -> tuple[Model, str, str]:
+        if self._client is not None:
+            return self._client, self.settings.model or "scripted", ""
+        from rlm.llm import LiteLLMModel
+        from rlm.models import preflight, resolve_model
+
+        model, note = resolve_model(self.settings.model, env=self._env)
+        self.settings.model = model
+        for name in {model, self.settings.query_model or model,
+                     *self.settings.depth_models.values()}:
+            await preflight(name, api_base=self.settings.api_base, env=self._env)
+        return LiteLLMModel(api_base=self.settings.api_base, env=self._env), model, note
+
+    async def _run(self, prompt: str, source, task_is_context: bool, client: Model, model: str,
+                   run_dir: Path, trace_path: str | Path | None) -> RLMResult:
+        from rlm.sandbox import SandboxConfig, SandboxPool
+
+        bus = ev.EventBus()
+        writer = self._open_trace(bus, trace_path, model)
+        for subscriber in self._subscribers:
+            bus.subscribe(subscriber)
+        pool = SandboxPool(SandboxConfig(action_timeout=self.settings.action_timeout,
+                                         memory_mb=self.settings.memory_mb,
+                                         allow_network=self.settings.allow_network))
+        run = Run(run_id=uuid.uuid4().hex[:12], settings=self.settings, client=client, bus=bus,
+                  run_dir=run_dir, pool=pool)
+        started_at = time.time()
+        bus.emit(ev.RunStarted(run_id=run.run_id, task=prompt[:2000], model=model,
+                               settings=self.settings.public(),
+                               trace_path=str(writer.path) if writer else None))
+        run.reserve_agent()
+        root = Agent(run, agent_id=run.new_agent_id(None), parent_id=None, depth=0,
+                     task=prompt, source=source, model=self.settings.model_for_depth(0) or model,
+                     task_is_context=task_is_context)
+        outcome = Outcome("failed", error="the run did not finish")
+        try:
+            outcome = await self._run_root(root)
+        finally:
+            await asyncio.shield(pool.close())
+            result = self._finish(run, outcome, started_at, model, writer)
+            if writer:
+                writer.close()
+        return result
+
+    async def _run_root(self, root: Agent) -> Outcome:
+        task = asyncio.ensure_future(root.run_to_end())
+        with self._lock:
+            self._active = (asyncio.get_running_loop(), task)
+            if self._cancelled:
+                task.cancel()
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if not self._cancelled:  # our caller was cancelled, not the run
+                raise
+            return Outcome("cancelled", error="the run was cancelled")
+        finally:
+            with self._lock:
+                self._active = None
+                self._cancelled = False
+
+    def _open_trace(self, bus: ev.EventBus, path: str | Path | None,
+                    model: str) -> TraceWriter | None:
+        if path is None:
+            return None
+        writer = TraceWriter(path, {"model": model, "settings": self.settings.public()},
+                             env=self._env)
+        bus.subscribe(writer)
+        return writer
+
+    def _finish(self, run: Run, outcome: Outcome, started_at: float, model: str,
+                writer: TraceWriter | None) -> RLMResult:
+        seconds = time.time() - started_at
+        usage = run.tree.run_usage()
+        run.emit(ev.RunFinished(agent_id="0", status=outcome.status, answer=outcome.answer,
+                                limit_hit=outcome.limit_hit, error=outcome.error,
+                                usage=usage.to_dict(), seconds=seconds,
+                                agents=len(run.tree.nodes),
+                                trace_path=str(writer.path) if writer else None))
+        return RLMResult(answer=outcome.answer or "", status=outcome.status,
+                         limit_hit=outcome.limit_hit, tree=run.tree.root, usage=usage,
+                         seconds=seconds, started_at=started_at, finished_at=time.time(),
+                         run_id=run.run_id, model=model, error=outcome.error,
+                         trace_path=str(writer.path) if writer else None)

@@ -1,0 +1,195 @@
+"""Everything that happens in a run is an event; the trace, the CLI and the TUI subscribe.
+
+Events are small dataclasses. The ``EventBus`` stamps each with a run-wide ``seq`` and a
+timestamp under a lock, so they can be emitted from any thread, then calls every subscriber
+in the emitting thread. A subscriber that raises is dropped from nothing and breaks nothing:
+its error is swallowed after the first report, because a broken display must not kill a run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass(kw_only=True)
+class Event:
+    """Fields every event has. ``seq`` and ``ts`` are set by the bus."""
+
+    agent_id: str = ""
+    parent_id: str | None = None
+    depth: int = 0
+    seq: int = 0
+    ts: float = 0.0
+
+    @property
+    def type(self) -> str:
+        return type(self).__name__
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["type"] = self.type
+        return data
+
+
+@dataclass(kw_only=True)
+class RunStarted(Event):
+    run_id: str
+    task: str
+    model: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    trace_path: str | None = None
+
+
+@dataclass(kw_only=True)
+class AgentStarted(Event):
+    task: str
+    model: str
+    context_info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class StepStarted(Event):
+    step: int
+    kind: str = "step"  # "step", or "best_answer" for the extra call after a limit
+
+
+@dataclass(kw_only=True)
+class TokenDelta(Event):
+    """Live-only: streamed text of the current reply. Never written to the trace."""
+
+    step: int
+    text: str
+
+
+@dataclass(kw_only=True)
+class ModelReplied(Event):
+    step: int
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    seconds: float = 0.0
+
+
+@dataclass(kw_only=True)
+class CodeStarted(Event):
+    step: int
+    code: str
+    block: int = 0
+
+
+@dataclass(kw_only=True)
+class Observation(Event):
+    step: int
+    text: str
+    cut_chars: int = 0
+    error: bool = False
+    timed_out: bool = False
+    restarted: bool = False
+    seconds: float = 0.0
+
+
+@dataclass(kw_only=True)
+class SubCall(Event):
+    """A call from sandbox code: ``llm_query`` (plain) or ``rlm_query`` (a child agent)."""
+
+    kind: str  # "llm_query" | "rlm_query"
+    prompt: str  # a preview
+    answer: str = ""  # a preview
+    model: str = ""
+    child_id: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass(kw_only=True)
+class AgentStatus(Event):
+    """An agent's status changed without finishing (``running`` <-> ``waiting``)."""
+
+    status: str
+
+
+@dataclass(kw_only=True)
+class AgentFinished(Event):
+    status: str  # answered | limit | failed | cancelled
+    answer: str | None = None
+    limit_hit: str | None = None
+    error: str | None = None
+    steps: int = 0
+    usage: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class RunFinished(Event):
+    status: str
+    answer: str | None = None
+    limit_hit: str | None = None
+    error: str | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    agents: int = 0
+    trace_path: str | None = None
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        RunStarted, AgentStarted, StepStarted, TokenDelta, ModelReplied, CodeStarted,
+        Observation, SubCall, AgentStatus, AgentFinished, RunFinished,
+    )
+}
+
+
+def event_from_dict(data: dict[str, Any]) -> Event | None:
+    """Rebuild an event from its trace line; ``None`` for an unknown type."""
+    cls = EVENT_TYPES.get(data.get("type", ""))
+    if cls is None:
+        return None
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Stamps events with ``seq`` and ``ts`` and hands them to every subscriber."""
+
+    def __init__(self, clock: Callable[[], float] = time.time):
+        self._lock = threading.RLock()
+        self._seq = itertools.count(1)
+        self._subscribers: list[Subscriber] = []
+        self._clock = clock
+        self.errors: list[BaseException] = []
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Add a subscriber; returns a function that removes it."""
+        with self._lock:
+            self._subscribers.append(subscriber)
+        return lambda: self.unsubscribe(subscriber)
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        with self._lock:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+
+    def emit(self, event: Event) -> Event:
+        # One lock around stamping and delivery keeps every subscriber's view in seq order.
+        with self._lock:
+            event.seq = next(self._seq)
+            event.ts = self._clock()
+            for subscriber in list(self._subscribers):
+                try:
+                    subscriber(event)
+                except Exception as exc:  # a broken display must not stop the run
+                    self.errors.append(exc)
+        return event

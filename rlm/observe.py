@@ -1,0 +1,47 @@
+"""Turning what an action did into the observation text the model reads."""
+
+from __future__ import annotations
+
+from rlm import prompts
+
+NO_OUTPUT = "(no output: use print() to see values)"
+
+
+def cut_text(text: str, limit: int) -> tuple[str, int]:
+    """Keep the head and tail of ``text`` within ``limit`` characters; say how much was cut."""
+    if len(text) <= limit:
+        return text, 0
+    cut = len(text) - limit
+    head = limit * 2 // 3
+    tail = limit - head
+    note = f"\n[... {cut:,} characters cut from the middle of this output ...]\n"
+    return text[:head] + note + text[len(text) - tail:], cut
+
+
+def render_action(result, block: int, blocks: int) -> str:
+    """One code block's result: output, errors, timeouts, restarts, sandbox-side cuts."""
+    parts: list[str] = []
+    if blocks > 1:
+        parts.append(f"[block {block + 1} of {blocks}]")
+    if result.stdout:
+        parts.append(result.stdout.rstrip("\n"))
+    if result.stdout_cut:
+        parts.append(f"[... {result.stdout_cut:,} more characters of output were not kept ...]")
+    if result.stderr and not result.error:
+        parts.append("stderr:\n" + result.stderr.rstrip("\n"))
+    if result.error:
+        parts.append(result.error.rstrip("\n"))
+    if result.final_error:
+        parts.append(result.final_error)
+    if result.timed_out:
+        parts.append(f"[The code was stopped: it ran longer than the action time limit "
+                     f"({result.seconds:.0f} s of running time).]")
+    elif result.restarted and result.crash:
+        parts.append(f"[The sandbox process died: {result.crash}.]")
+    if result.restarted:
+        parts.append(prompts.RESTARTED.format(why="after a timeout" if result.timed_out
+                                              else "after a crash"))
+    has_output = any(p for p in parts if not p.startswith("[block"))
+    if not has_output:
+        parts.append(NO_OUTPUT)
+    return "\n".join(parts)

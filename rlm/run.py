@@ -1,0 +1,118 @@
+"""One run's shared state: events, the model-call limiter, limits, agent ids, cancel.
+
+Every agent of a run talks to the model through ``Run.ask``: the one place where the
+run-wide limiter (``max_concurrency``, around model calls only, never around agents, so a
+parent waiting on its children holds no slot), usage accounting and the run's deadline meet.
+``Run.check_limits`` is the one place where limits stop an agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from rlm import events as ev
+from rlm.config import Settings
+from rlm.errors import LimitReached
+from rlm.llm import Completion, Model, TokenCallback
+from rlm.tree import TreeBuilder
+from rlm.usage import Usage
+
+if TYPE_CHECKING:
+    from rlm.agent import Agent
+    from rlm.sandbox import SandboxPool
+
+
+class Run:
+    """Services every agent of one run shares."""
+
+    def __init__(self, *, run_id: str, settings: Settings, client: Model, bus: ev.EventBus,
+                 run_dir: Path, pool: "SandboxPool | None" = None):
+        self.run_id = run_id
+        self.settings = settings
+        self.client = client
+        self.bus = bus
+        self.run_dir = run_dir
+        self.pool = pool
+        self.tree = TreeBuilder()
+        bus.subscribe(self.tree)
+        self.usage = Usage()
+        self.limiter = asyncio.Semaphore(settings.max_concurrency)
+        self.started = time.monotonic()
+        self.deadline = None if settings.timeout is None else self.started + settings.timeout
+        self._lock = threading.Lock()
+        self._children: dict[str, int] = {}
+        self.agent_count = 0
+
+    def emit(self, event: ev.Event) -> ev.Event:
+        return self.bus.emit(event)
+
+    # --- agents -------------------------------------------------------------------------
+    def new_agent_id(self, parent_id: str | None) -> str:
+        """``0`` for the root, then ``0.1``, ``0.2``, ``0.1.1``: readable and unique."""
+        with self._lock:
+            if parent_id is None:
+                return "0"
+            n = self._children.get(parent_id, 0) + 1
+            self._children[parent_id] = n
+            return f"{parent_id}.{n}"
+
+    def reserve_agent(self) -> bool:
+        """Count one more agent if ``max_agents`` allows it."""
+        with self._lock:
+            if self.agent_count >= self.settings.max_agents:
+                return False
+            self.agent_count += 1
+            return True
+
+    # --- limits -------------------------------------------------------------------------
+    def remaining(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def check_limits(self, agent: "Agent") -> None:
+        """Raise ``LimitReached`` when a limit stops ``agent`` before its next step."""
+        s = self.settings
+        if agent.pending_limit:
+            raise LimitReached(agent.pending_limit, agent.pending_limit_detail)
+        if agent.steps >= s.max_steps:
+            raise LimitReached("steps", f"it used all {s.max_steps} steps (max_steps)")
+        remaining = self.remaining()
+        if remaining is not None and remaining <= 0:
+            raise LimitReached("time", f"the run's time limit of {s.timeout:g} s is up")
+        if s.max_tokens is not None and self.usage.total_tokens >= s.max_tokens:
+            raise LimitReached("tokens", f"the run used {self.usage.total_tokens:,} tokens "
+                                         f"(max_tokens={s.max_tokens:,})")
+        if s.max_cost is not None and self.usage.cost_usd >= s.max_cost:
+            raise LimitReached("cost", f"the run cost ${self.usage.cost_usd:.4f} "
+                                       f"(max_cost=${s.max_cost:g})")
+
+    # --- model calls --------------------------------------------------------------------
+    async def ask(self, messages: list[dict], *, model: str, stop: Sequence[str] = (),
+                  on_token: TokenCallback | None = None, grace: float | None = None) -> Completion:
+        """One model call under the run-wide limiter and deadline.
+
+        Args:
+            grace: seconds allowed past the deadline (the best-answer call after a limit).
+        """
+        async with self.limiter:
+            remaining = self.remaining()
+            if remaining is not None:
+                remaining = max(remaining, 0) + (grace or 0)
+                if remaining <= 0:
+                    raise LimitReached("time", f"the run's time limit of "
+                                               f"{self.settings.timeout:g} s is up")
+            try:
+                async with asyncio.timeout(remaining):
+                    completion = await self.client.complete(
+                        messages, model=model, stop=stop,
+                        max_tokens=self.settings.reply_max_tokens, on_token=on_token)
+            except TimeoutError:
+                raise LimitReached("time", f"the run's time limit of "
+                                           f"{self.settings.timeout:g} s ran out during a model call") from None
+        with self._lock:
+            self.usage.record(completion.model or model, completion.prompt_tokens,
+                              completion.completion_tokens, completion.cost_usd)
+        return completion

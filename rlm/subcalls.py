@@ -1,0 +1,149 @@
+"""Calls from sandbox code to the host: ``llm_query``, ``rlm_query`` and their batches.
+
+``llm_query`` is one plain completion (the prompt is the only message, no system prompt,
+``sub_model`` unless named). ``rlm_query`` starts a child agent at depth + 1 with a fresh
+history, its own sandbox and its own context; past ``max_depth`` it falls back to
+``llm_query``. The parent gets only the child's answer, or a clear error string.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rlm import events as ev
+from rlm.context import ContextSource, prepare_context
+from rlm.errors import LimitReached, RLMError
+
+if TYPE_CHECKING:
+    from rlm.agent import Agent
+
+PREVIEW = 300
+
+
+class SubCalls:
+    """The sandbox handler of one agent."""
+
+    def __init__(self, agent: "Agent"):
+        self.agent = agent
+        self.run = agent.run
+
+    async def handle(self, op: str, payload: dict[str, Any]) -> Any:
+        if op == "llm_query":
+            return await self.llm_query(payload.get("prompt", ""), payload.get("model"))
+        if op == "llm_query_batched":
+            prompts = list(payload.get("prompts") or [])
+            return await asyncio.gather(*(self.llm_query(p, payload.get("model"))
+                                          for p in prompts))
+        if op == "rlm_query":
+            return await self._waiting(self.rlm_query(
+                payload.get("task", ""), payload.get("context"), payload.get("model")))
+        if op == "rlm_query_batched":
+            tasks = list(payload.get("tasks") or [])
+            contexts = list(payload.get("contexts") or [None] * len(tasks))
+            contexts += [None] * (len(tasks) - len(contexts))
+            return await self._waiting(asyncio.gather(*(
+                self.rlm_query(t, c, payload.get("model")) for t, c in zip(tasks, contexts))))
+        raise ValueError(f"unknown sandbox call {op!r}")
+
+    async def _waiting(self, awaitable):
+        """Mark the agent ``waiting`` while its children work."""
+        self.agent.set_status("waiting")
+        try:
+            return await awaitable
+        finally:
+            self.agent.set_status("running")
+
+    # --- llm_query ----------------------------------------------------------------------
+    async def llm_query(self, prompt: Any, model: str | None) -> str:
+        """One plain completion; a failure becomes an error string in its place."""
+        prompt = str(prompt)
+        model = model or self.run.settings.query_model or self.agent.model
+        started = time.monotonic()
+        try:
+            completion = await self.run.ask([{"role": "user", "content": prompt}], model=model)
+        except (RLMError, LimitReached) as exc:
+            self._emit_sub("llm_query", prompt, model, error=str(exc), started=started)
+            return f"[llm_query failed: {exc}]"
+        self._emit_sub("llm_query", prompt, model, answer=completion.text, started=started,
+                       prompt_tokens=completion.prompt_tokens,
+                       completion_tokens=completion.completion_tokens,
+                       cost_usd=completion.cost_usd)
+        return completion.text
+
+    def _emit_sub(self, kind: str, prompt: str, model: str, *, started: float,
+                  answer: str = "", error: str | None = None, **usage: Any) -> None:
+        self.agent.emit(ev.SubCall, kind=kind, prompt=prompt[:PREVIEW], answer=answer[:PREVIEW],
+                        model=model, error=error, seconds=time.monotonic() - started, **usage)
+
+    # --- rlm_query ----------------------------------------------------------------------
+    async def rlm_query(self, task: Any, context: dict | None, model: str | None) -> str:
+        """A child agent; past ``max_depth`` a plain ``llm_query``."""
+        from rlm.agent import Agent  # the tree is recursive
+
+        task = str(task)
+        depth = self.agent.depth + 1
+        if depth > self.run.settings.max_depth:
+            return await self.llm_query(task if context is None else _inline(task, context),
+                                        model)
+        if not self.run.reserve_agent():
+            limit = self.run.settings.max_agents
+            self.agent.pending_limit = "agents"
+            self.agent.pending_limit_detail = f"the run reached max_agents={limit}"
+            return (f"[rlm_query refused: the run already has {limit} agents (max_agents). "
+                    f"Answer with what you have.]")
+        started = time.monotonic()
+        child_id = self.run.new_agent_id(self.agent.agent_id)
+        child = Agent(self.run, agent_id=child_id,
+                      parent_id=self.agent.agent_id, depth=depth, task=task,
+                      source=self._child_source(task, context, child_id),
+                      model=model or self.run.settings.model_for_depth(depth) or self.agent.model,
+                      task_is_context=context is None)
+        outcome = await child.run_to_end()
+        answer = _answer_text(outcome)
+        self._emit_sub("rlm_query", task, child.model, answer=answer, started=started,
+                       child_id=child.agent_id)
+        return answer
+
+    def _child_source(self, task: str, context: dict | None, child_id: str) -> ContextSource:
+        if context is None:  # the task itself becomes the child's context
+            return prepare_context(task, self.run.run_dir, name=f"task-{child_id}")
+        source = ContextSource(context["kind"], Path(context["path"]))
+        return ContextSource(source.kind, source.path, _describe_file(source))
+
+
+def _answer_text(outcome) -> str:
+    if outcome.status == "answered":
+        return outcome.answer or ""
+    if outcome.status == "limit" and outcome.answer:
+        return outcome.answer
+    return f"[rlm_query failed: the child agent ended with status {outcome.status}" + (
+        f": {outcome.error}]" if outcome.error else "]")
+
+
+def _inline(task: str, context: dict) -> str:
+    """Past max_depth the child context goes into the plain prompt."""
+    try:
+        text = Path(context["path"]).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    return f"{task}\n\nContext:\n{text}"
+
+
+def _describe_file(source: ContextSource) -> dict[str, Any]:
+    """Facts about a context the worker wrote, read back without loading it all."""
+    from rlm.context import describe
+    import json
+
+    path = source.path
+    if source.kind == "text":
+        with path.open("r", encoding="utf-8", errors="replace") as src:
+            head = src.read(2000)
+        info = describe(head, size=path.stat().st_size)
+    elif source.kind == "json":
+        info = describe(json.loads(path.read_text(encoding="utf-8")))
+    else:
+        info = describe(path.read_bytes()[:500], size=path.stat().st_size)
+    return info
