@@ -1,0 +1,128 @@
+"""``rlm run --dry-run``: resolve settings, check the models, size the context; no model call."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rlm.cli import EXIT_OK
+
+
+def dry_run(plan, args) -> int:
+    """Print what the run would do (stdout; ``--json``: one object). Raises ``RLMError``."""
+    from rlm.cli_run import preflight_all, resolve_models
+    from rlm.config import Settings
+
+    models = resolve_models(plan)
+    warnings = asyncio.run(preflight_all(plan, models))
+    settings = Settings.resolve(**plan.settings)
+    facts = size_context(plan, settings)
+    facts.update(models=models, warnings=warnings, notes=plan.notes,
+                 settings=settings.public(),
+                 profile=plan.profile.name if plan.profile is not None else None,
+                 deployments=[{"model": d.model, "name": d.name, "api_base": d.api_base}
+                              for d in (plan.profile.deployments if plan.profile else [])])
+    if args.json:
+        print(json.dumps({"dry_run": True, **facts}, ensure_ascii=False, default=str))
+    else:
+        print(render(facts, settings))
+    return EXIT_OK
+
+
+def size_context(plan, settings) -> dict[str, Any]:
+    """Facts about the context and token counts of the first call, without calling a model."""
+    from rlm import prompts, tokens
+    from rlm.context import prepare_context, read_folder
+
+    value = plan.question if plan.context is None else plan.context
+    folder = Path(tempfile.mkdtemp(prefix="rlm-dry-"))
+    try:
+        source = prepare_context(value, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    info = dict(source.info)
+    text = _as_text(value, read_folder)
+    model, sub_model = settings.model, settings.query_model or settings.model
+    messages = [{"role": "system", "content": prompts.system_prompt(info)},
+                {"role": "user", "content": prompts.first_message(
+                    plan.question, info, task_is_context=plan.context is None)}]
+    context_tokens = tokens.count_tokens(text, model)
+    first_tokens = tokens.count_messages(messages, model)
+    api_base = settings.api_base
+    return {
+        "question": plan.question,
+        "context": {k: v for k, v in info.items() if k != "preview"},
+        "context_tokens": context_tokens,
+        "first_call_tokens": first_tokens,
+        "window": _window(model, api_base),
+        "first_call_cost_usd": tokens.cost_usd(model, first_tokens, 0, api_base),
+        "read_all_once_cost_usd": tokens.cost_usd(sub_model, context_tokens, 0, api_base),
+    }
+
+
+def _as_text(value: Any, read_folder) -> str:
+    if isinstance(value, Path):
+        if value.is_dir():
+            return "\n".join(read_folder(value)[0].values())
+        return value.read_text(encoding="utf-8")
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _window(model: str, api_base: str | None) -> int | None:
+    """The model's context window: Ollama's reported length, else litellm's table."""
+    from rlm import tokens
+
+    if tokens.is_local(model, api_base) and model.startswith(("ollama/", "ollama_chat/")):
+        try:
+            from rlm.local import context_length  # type: ignore[attr-defined]
+
+            return asyncio.run(context_length(model, api_base=api_base))
+        except Exception:  # noqa: BLE001  (the window is a nicety; the preflight already said it is usable)
+            return None
+    return tokens.context_window(model)
+
+
+def render(facts: dict[str, Any], settings) -> str:
+    ctx = facts["context"]
+    size = ", ".join(f"{ctx[k]:,} {k}" for k in ("chars", "bytes", "lines", "items")
+                     if isinstance(ctx.get(k), int))
+    where = ctx.get("path") or ("the question itself" if facts["question"] and
+                                ctx.get("source") is None else "given text")
+    window = facts["window"]
+    times = (f" ({facts['context_tokens'] / window:.1f}x the model's {window:,}-token window; "
+             f"the agents read it through code)" if window else "")
+    limits = (f"max_depth {settings.max_depth}, max_steps {settings.max_steps}, max_agents "
+              f"{settings.max_agents}, action_timeout {settings.action_timeout:g} s, "
+              f"max_concurrency {settings.max_concurrency}")
+    extra = [f"{k} {getattr(settings, k)}" for k in ("timeout", "max_tokens", "max_cost")
+             if getattr(settings, k) is not None]
+    lines = ["Dry run: settings and models checked; no model was called.",
+             f"  question:   {_short(facts['question'])}",
+             f"  model:      {settings.model}  (reachable)",
+             f"  sub_model:  {settings.query_model or settings.model}",
+             f"  context:    {where}: {ctx.get('type', '?')}, {size}",
+             f"              about {facts['context_tokens']:,} tokens{times}",
+             (f"  first call: about {facts['first_call_tokens']:,} prompt tokens "
+              f"(${facts['first_call_cost_usd']:.4f})"),
+             (f"  reading the whole context once with the sub model: about "
+              f"${facts['read_all_once_cost_usd']:.4f} in prompt tokens"),
+             f"  limits:     {limits}" + (", " + ", ".join(extra) if extra else "")]
+    if settings.depth_models:
+        lines.append("  by depth:   " + ", ".join(f"{d}: {m}" for d, m in
+                                                sorted(settings.depth_models.items())))
+    if facts["profile"]:
+        lines.append(f"  profile:    {facts['profile']}")
+    for d in facts["deployments"]:
+        lines.append(f"  deployment: {d['name']} -> {d['model']} at {d['api_base'] or 'default'}")
+    lines += [f"  note:       {n}" for n in facts["notes"]]
+    lines += [f"  warning:    {w}" for w in facts["warnings"]]
+    return "\n".join(lines)
+
+
+def _short(text: str, limit: int = 100) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
