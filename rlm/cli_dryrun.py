@@ -81,7 +81,7 @@ def _window(model: str, api_base: str | None) -> int | None:
             from rlm.local import context_length  # type: ignore[attr-defined]
 
             return asyncio.run(context_length(model, api_base=api_base))
-        except Exception:  # noqa: BLE001  (the window is a nicety; the preflight already said it is usable)
+        except Exception:  # noqa: BLE001  (a nicety: the preflight said the model works)
             return None
     return tokens.context_window(model)
 
