@@ -64,6 +64,7 @@ def make_plan(args) -> Plan:
         profile = load_profile(args.profile)
         settings.update(profile.settings)
     settings.update({k: getattr(args, k) for k in FLAG_SETTINGS if getattr(args, k) is not None})
+    check_settings(settings, profile)
     plan = Plan(question=question, context=read_context(args.context), settings=settings,
                 profile=profile)
     if profile is not None:
@@ -71,6 +72,16 @@ def make_plan(args) -> Plan:
     if not args.dry_run:
         plan.trace = Path(args.trace).expanduser() if args.trace else _default_trace()
     return plan
+
+
+def check_settings(settings: dict[str, Any], profile) -> None:
+    """Fail on a bad value or a model a local-only profile forbids, before any network."""
+    from rlm.config import Settings
+
+    resolved = Settings.resolve(**settings)
+    if profile is not None:
+        profile.check_models([resolved.model, resolved.sub_model,
+                              *resolved.depth_models.values()])
 
 
 def read_question(args) -> str:
@@ -99,6 +110,9 @@ def read_context(value: str | None) -> Any:
             raise ContextError("--context - reads the context from stdin, but nothing is "
                                "piped in. Example: cat notes.txt | rlm run \"...\" --context -")
         data = sys.stdin.buffer.read()
+        if not data:
+            raise ContextError("--context - read nothing from stdin. Pipe the context in: "
+                               "cat notes.txt | rlm run \"...\" --context -")
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:

@@ -204,8 +204,6 @@ class Progress:
         if isinstance(event, ev.ModelReplied):
             return [f"{tag} step {event.step} reply ({event.completion_tokens} tok):",
                     *_indent(event.text, 12)]
-        if isinstance(event, ev.CodeStarted):
-            return [f"{tag} runs code:", *_indent(event.code, 12)]
         if isinstance(event, ev.Observation):
             cut = f", {event.cut_chars:,} chars cut" if event.cut_chars else ""
             return [f"{tag} observation{cut}:", *_indent(event.text, 8)]
