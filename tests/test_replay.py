@@ -245,3 +245,33 @@ def test_rlm_replay_errors_exit_2_with_a_message(tmp_path, trace):
     assert "Traceback" not in missing.stderr
     bad = rlm("replay", str(trace), "--export", "html", str(tmp_path / "x"))
     assert bad.returncode == 2 and "Unknown export format 'html'" in bad.stderr
+
+
+# --- a real run ---------------------------------------------------------------------------
+def test_export_of_a_real_run_rebuilds_the_prompts_the_model_saw(tmp_path):
+    from rlm import RLM
+    from rlm.scripted import ScriptedModel
+
+    def reply(messages, model):
+        if "Say hi" in messages[1]["content"]:
+            return "Thought: easy.\nFinal Answer: hi"
+        if len(messages) == 2:
+            return 'Thought: look.\n```repl\nprint(context.count("x"))\nprint(rlm_query("Say hi", "abc"))\n```'
+        return "Thought: done.\nFinal Answer: 3"
+
+    model = ScriptedModel(reply)
+    trace = tmp_path / "run.jsonl"
+    result = RLM(client=model, model="scripted/m", env={}).completion(
+        "How many x?", "x y x z x", trace=trace)
+    assert result.answer == "3"
+    header, builder = open_trace(trace)
+    out = tmp_path / "official.jsonl"
+    assert write_official(header, builder, out) == 2
+    _, first, second = [json.loads(line) for line in out.read_text().splitlines()]
+    root_calls = [c for c in model.calls if "Say hi" not in c.messages[1]["content"]]
+    assert first["prompt"] == root_calls[0].messages
+    assert second["prompt"] == root_calls[1].messages
+    (call,) = first["code_blocks"][0]["result"]["rlm_calls"]
+    assert call["response"] == "hi"
+    child_calls = [c for c in model.calls if "Say hi" in c.messages[1]["content"]]
+    assert call["metadata"]["iterations"][0]["prompt"] == child_calls[0].messages
