@@ -1,0 +1,169 @@
+"""Which model a run uses, and whether it can be used, checked before the first call.
+
+``resolve_model`` turns the setting (or its absence) into a litellm model string and a note
+for the user; ``preflight`` checks, without asking for a completion, that the model can
+answer: Ollama up and the model pulled, the hosted provider's key set, the api base up.
+Each failure is a typed error (``rlm.errors``) whose message says what to run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from rlm.errors import ConfigError, ServerUnreachable
+from rlm.llm_providers import (
+    KEY_VARS,
+    MODEL_FORMS,
+    OLLAMA_PROVIDERS,
+    check_model_string,
+    find_key,
+    is_ollama,
+    key_rejected,
+    model_name,
+    needs_known_provider_check,
+    normalize_host,
+    ollama_host,
+    require_key,
+)
+from rlm.local import alist_models, list_models, not_pulled, not_running, pick_default
+
+HOSTED_EXAMPLE = "RLM_MODEL=groq/llama-3.3-70b-versatile with GROQ_API_KEY"
+# A sensible first model per hosted provider, for pickers and messages.
+HOSTED_DEFAULTS = {
+    "groq": "groq/llama-3.3-70b-versatile",
+    "openai": "openai/gpt-4o-mini",
+    "gemini": "gemini/gemini-2.0-flash",
+    "anthropic": "anthropic/claude-3-5-haiku-latest",
+    "mistral": "mistral/mistral-small-latest",
+    "deepseek": "deepseek/deepseek-chat",
+    "openrouter": "openrouter/meta-llama/llama-3.3-70b-instruct",
+}
+GROQ_BASE_URL = "https://api.groq.com"
+
+
+def resolve_model(settings_model: str | None, *,
+                  env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The litellm model string to use, and a note saying where it came from.
+
+    A set model is checked for shape only. With none set, the pulled Ollama models are
+    listed (at ``OLLAMA_HOST``) and ``rlm.local.pick_default`` chooses one, as
+    ``ollama_chat/<name>`` (Ollama applies the model's own chat template).
+
+    Raises:
+        ConfigError: the string is malformed, or none is set and no local model is usable.
+    """
+    env = os.environ if env is None else env
+    if settings_model and settings_model.strip():
+        model = check_model_string(settings_model)
+        return model, f"using {model}"
+    host = ollama_host(env)
+    try:
+        models = list_models(host, describe=False)
+    except ServerUnreachable:
+        raise ConfigError(
+            f"No model is set and Ollama is not running at {host}. Start Ollama (`ollama "
+            f"serve`) and pull a model (`ollama pull llama3`), or use a hosted one: "
+            f"{HOSTED_EXAMPLE}.") from None
+    name = pick_default(models)
+    if name is None:
+        raise ConfigError(
+            f"No model is set and Ollama at {host} has no chat model pulled: run `ollama pull "
+            f"llama3` (or set RLM_MODEL, for example {HOSTED_EXAMPLE}).")
+    model = f"ollama_chat/{name}"
+    others = len(models) - 1
+    choice = f", picked from {others + 1} pulled models" if others > 0 else ""
+    return model, (f"using {model}, the pulled model picked by default{choice}; set RLM_MODEL "
+                   f"to choose")
+
+
+async def preflight(model: str, api_base: str | None = None,
+                    env: Mapping[str, str] | None = None) -> None:
+    """Check that ``model`` can be called, without asking it anything.
+
+    Raises:
+        ConfigError: the model string is not one litellm knows.
+        ServerUnreachable: Ollama (or the api base) does not answer.
+        ModelNotFound: Ollama answers but the model is not pulled.
+        MissingKey: the hosted provider's key is not set.
+    """
+    env = os.environ if env is None else env
+    model = check_model_string(model)
+    if needs_known_provider_check(model):
+        from rlm.llm_litellm import load_litellm
+
+        check_model_string(model, load_litellm().provider_list)
+    if is_ollama(model):
+        await _check_ollama(model, normalize_host(api_base) if api_base else ollama_host(env))
+        return
+    require_key(model, env, api_base)
+    if api_base:
+        await _check_reachable(model, api_base)
+
+
+async def _check_ollama(model: str, host: str) -> None:
+    pulled = await alist_models(host)  # raises ServerUnreachable with `ollama serve`
+    name = model_name(model)
+    wanted = name if ":" in name else f"{name}:latest"
+    if not any(m.name in (name, wanted) for m in pulled):
+        raise not_pulled(name, host)
+
+
+async def _check_reachable(model: str, api_base: str, timeout: float = 5.0) -> None:
+    """Any HTTP answer from ``<api_base>/models`` will do; only silence is an error."""
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+            await client.get(api_base.rstrip("/") + "/models")
+    except httpx.HTTPError as exc:
+        raise ServerUnreachable(
+            f"Nothing answers at {api_base} for {model} ({type(exc).__name__}): start that "
+            f"server, or fix the api base (RLM_API_BASE or --api-base).", model=model) from None
+
+
+def hosted_providers(env: Mapping[str, str] | None = None) -> list[str]:
+    """The hosted providers whose API key is set (``["groq", "openai"]``), in a fixed order."""
+    env = os.environ if env is None else env
+    return [p for p in KEY_VARS if find_key(f"{p}/x", env)]
+
+
+def groq_models(env: Mapping[str, str] | None = None, *, base_url: str | None = None,
+                timeout: float = 10.0) -> list[str]:
+    """The chat models Groq serves, as litellm strings (``groq/<id>``); one network call.
+
+    Raises:
+        MissingKey: GROQ_API_KEY is not set.
+        ServerUnreachable: Groq could not be reached.
+    """
+    env = os.environ if env is None else env
+    key = require_key("groq/x", env)
+    import groq
+
+    client = groq.Groq(api_key=key, base_url=base_url or GROQ_BASE_URL, timeout=timeout,
+                       max_retries=1)
+    try:
+        listed = client.models.list().data
+    except groq.AuthenticationError as exc:
+        raise key_rejected("groq/models", str(exc)) from None
+    except groq.APIError as exc:
+        raise ServerUnreachable(f"Could not list Groq's models at {client.base_url}: {exc}",
+                                model="groq") from None
+    ids = sorted(m.id for m in listed if not _not_chat(m.id))
+    return [f"groq/{i}" for i in ids]
+
+
+def _not_chat(model_id: str) -> bool:
+    return any(word in model_id for word in ("whisper", "tts", "guard", "embed"))
+
+
+__all__ = [
+    "HOSTED_DEFAULTS",
+    "MODEL_FORMS",
+    "OLLAMA_PROVIDERS",
+    "groq_models",
+    "hosted_providers",
+    "not_running",
+    "preflight",
+    "resolve_model",
+]
