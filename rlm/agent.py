@@ -141,6 +141,7 @@ class Agent:
 
     async def _act_with_code(self, reply: Reply) -> str | None:
         parts: list[str] = []
+        result = None
         for block, code in enumerate(reply.code_blocks):
             self.emit(ev.CodeStarted, step=self.steps, code=code, block=block)
             result = await self.sandbox.run(code)
@@ -153,12 +154,12 @@ class Agent:
         if reply.final_var is not None:
             found, value = await self.sandbox.get_variable(reply.final_var)
             if found:
-                self.observe("\n".join(parts))
+                self.observe("\n".join(parts), result)
                 return value
             parts.append(_missing_var(reply.final_var))
         elif reply.final_answer is not None:
             parts.append(prompts.ANSWER_BEFORE_OUTPUT)
-        self.observe("\n".join(parts))
+        self.observe("\n".join(parts), result)
         return None
 
     def observe(self, text: str, result=None) -> None:

@@ -37,6 +37,8 @@ class ScriptedModel:
 
     def __init__(self, replies: Sequence[Reply] | Callable[[list[dict], str], str],
                  *, delay: float = 0.0, stream_chunk: int = 8, honor_stop: bool = True):
+        if isinstance(replies, str):
+            raise TypeError("ScriptedModel takes a list of replies or a function, not one str")
         self._replies = replies
         self._index = 0
         self._lock = threading.Lock()

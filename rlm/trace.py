@@ -24,9 +24,9 @@ REDACTED = "[redacted]"
 
 
 def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
-    """Values of environment variables whose names say they are secrets."""
-    env = os.environ if env is None else env
-    values = {v for k, v in env.items()
+    """Values of variables whose names say they are secrets, in ``env`` and the process."""
+    items = list(os.environ.items()) + list((env or {}).items())
+    values = {v for k, v in items
               if any(m in k.upper() for m in SECRET_MARKERS) and len(v) >= 6}
     return sorted(values, key=len, reverse=True)
 
