@@ -1,0 +1,14 @@
+"""The subprocess sandbox: one worker process per agent runs the model's code on ``context``.
+
+``Sandbox.start(source, config=..., handler=...)`` starts (or takes a warm) worker and loads
+the context; ``run(code)`` runs one action; ``get_variable(name)`` reads a variable for a
+prose ``FINAL_VAR``; ``close()`` kills the worker's process group. ``SandboxPool`` keeps
+warm workers and, on ``close()``, makes sure no process of the run is left.
+Not a security boundary: it keeps honest code from doing damage by accident.
+"""
+
+from rlm.sandbox.api import ActionResult, Handler, SandboxConfig
+from rlm.sandbox.host import Sandbox
+from rlm.sandbox.pool import SandboxPool
+
+__all__ = ["ActionResult", "Handler", "Sandbox", "SandboxConfig", "SandboxPool"]

@@ -1,0 +1,101 @@
+"""Confinement the worker applies to itself before user code runs.
+
+Worker side, stdlib only: die with the host, a memory limit, and no outbound network.
+None of this is a security boundary; it keeps honest code from doing damage by accident.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import sys
+
+PR_SET_PDEATHSIG = 1
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+_libc = None
+
+
+def libc():
+    global _libc
+    if _libc is None:
+        import ctypes
+
+        _libc = ctypes.CDLL(None, use_errno=True)
+    return _libc
+
+
+def die_with_host(host_pid: int) -> None:
+    """Linux: the kernel kills this worker when the host dies (even by SIGKILL)."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != host_pid:  # the host died before prctl took effect
+        os._exit(0)
+
+
+def limit_memory(megabytes: int) -> None:
+    """Cap the data segment (heap, anonymous mappings, thread stacks) at ``megabytes``.
+
+    RLIMIT_DATA, not RLIMIT_AS: address-space reservations that are never written (glibc
+    arenas, PROT_NONE regions, mapped files) do not count, so threads and libraries work,
+    while a big allocation fails with MemoryError.
+    """
+    import resource
+
+    want = megabytes << 20
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:
+        want = min(want, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (want, want))
+
+
+def isolate_network() -> str:
+    """Cut outbound network; returns which protection ran: "namespace" or "guard".
+
+    A new network namespace has no interfaces but a down loopback, so every connect
+    fails in the kernel. Root can make one directly; other users through a user namespace.
+    Where neither is allowed, a Python-level guard refuses non-Unix sockets.
+    """
+    if sys.platform.startswith("linux"):
+        if libc().unshare(CLONE_NEWNET) == 0:
+            return "namespace"
+        uid, gid = os.getuid(), os.getgid()
+        if libc().unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0:
+            _map_ids(uid, gid)
+            return "namespace"
+    install_guard()
+    return "guard"
+
+
+def _map_ids(uid: int, gid: int) -> None:
+    # Keep our own ids visible inside the new user namespace (best effort).
+    for path, text in (("/proc/self/uid_map", f"{uid} {uid} 1"),
+                       ("/proc/self/setgroups", "deny"),
+                       ("/proc/self/gid_map", f"{gid} {gid} 1")):
+        try:
+            with open(path, "w") as out:
+                out.write(text)
+        except OSError:
+            pass
+
+
+def install_guard() -> None:
+    """Refuse IP sockets from Python code (connect, sendto, DNS). Best effort only."""
+    import socket
+
+    def refuse(*_args, **_kwargs):
+        raise PermissionError(errno.EACCES, "network access is disabled in this sandbox")
+
+    def guarded(method):
+        def check(self, *args, **kwargs):
+            if self.family != socket.AF_UNIX:
+                refuse()
+            return method(self, *args, **kwargs)
+        return check
+
+    for name in ("connect", "connect_ex", "sendto", "sendmsg"):
+        setattr(socket.socket, name, guarded(getattr(socket.socket, name)))
+    socket.create_connection = refuse
+    socket.getaddrinfo = refuse
