@@ -284,6 +284,14 @@ async def test_output_written_to_raw_fds_stays_out_of_the_protocol(text_source):
     assert "raw stdout" in log and "raw stderr" in log
 
 
+async def test_a_stream_kept_from_an_earlier_action_still_shows(text_source):
+    async with await start(text_source) as box:
+        await box.run("import logging, sys\nlog = logging.getLogger('t')\n"
+                      "log.addHandler(logging.StreamHandler(sys.stdout))\nout = sys.stdout")
+        result = await box.run("log.warning('from a handler')\n_ = out.write('kept stream\\n')")
+    assert result.stdout == "from a handler\nkept stream\n"
+
+
 async def test_no_secret_reaches_the_worker(text_source, monkeypatch):
     monkeypatch.setenv("GROQ_API_KEY", "sk-test-123")
     monkeypatch.setenv("SOME_PROXY_URL", "https://user:sk-test-123@proxy.example")

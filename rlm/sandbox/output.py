@@ -77,6 +77,37 @@ class Bounded(io.TextIOBase):
         return f"{head}\n... [{cut:,} characters cut] ...\n{tail}", cut
 
 
+class Switch(io.TextIOBase):
+    """``sys.stdout``/``sys.stderr`` for the worker's whole life: writes go to the running
+    action's ``Bounded`` stream, or to the real one between actions. A logging handler made
+    in one action (it keeps the stream object) still shows its output in later actions.
+    """
+
+    def __init__(self, real: Any):
+        super().__init__()
+        self.real = real
+        self.target: Any = real
+
+    encoding = "utf-8"
+    errors = "replace"
+
+    @property
+    def buffer(self) -> Any:
+        return self.target.buffer
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    def write(self, text: str) -> int:
+        return self.target.write(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
 class _ByteSink:
     """``sys.stdout.buffer``: bytes written here are decoded into the text stream."""
 

@@ -21,7 +21,7 @@ import sys
 
 from . import netguard
 from .namespace import Namespace
-from .output import Bounded, format_error
+from .output import Bounded, Switch, format_error
 from .protocol import EXIT_MEMORY, REQUESTS, Channel, Mailbox
 
 TYPE_CHECKING = False  # typing costs the worker's cold start ~5 ms; annotations only
@@ -36,6 +36,8 @@ class Worker:
         self.pid = os.getpid()
         self.max_output = 200_000
         self.actions = 0
+        self.stdout, self.stderr = Switch(sys.stdout), Switch(sys.stderr)
+        sys.stdout, sys.stderr = self.stdout, self.stderr
 
     def serve(self) -> None:
         while True:
@@ -76,14 +78,14 @@ class Worker:
         note = f"the action ran past its {limit:g} s time limit and was stopped" if limit else None
         out, err = Bounded(self.max_output), Bounded(self.max_output)
         self.ns.reset_final()
-        saved = sys.stdout, sys.stderr
-        sys.stdout, sys.stderr = out, err
+        self.stdout.target, self.stderr.target = out, err
+        sys.stdout, sys.stderr = self.stdout, self.stderr  # in case the code replaced them
         try:
             error = run_code(str(msg.get("code", "")), f"<action {self.actions}>", self.ns.globals)
         except BaseException as exc:  # noqa: BLE001 - user code may raise anything
             error = format_error(exc, note)
         finally:
-            sys.stdout, sys.stderr = saved
+            self.stdout.target, self.stderr.target = self.stdout.real, self.stderr.real
         stdout, stdout_cut = out.result()
         stderr, stderr_cut = err.result()
         return {"op": "done", "id": msg["id"], "stdout": stdout, "stderr": stderr,
