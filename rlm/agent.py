@@ -43,6 +43,7 @@ class Agent:
         self.agent_id, self.parent_id, self.depth = agent_id, parent_id, depth
         self.task, self.source, self.model = task, source, model
         self.steps = 0
+        self.finished = False
         self.pending_limit: str | None = None
         self.pending_limit_detail = ""
         self.sandbox: Sandbox | None = None
@@ -58,7 +59,8 @@ class Agent:
                                        depth=self.depth, **fields))
 
     def set_status(self, status: str) -> None:
-        self.emit(ev.AgentStatus, status=status)
+        if not self.finished:
+            self.emit(ev.AgentStatus, status=status)
 
     # --- the loop -----------------------------------------------------------------------
     async def run_to_end(self) -> Outcome:
@@ -74,6 +76,7 @@ class Agent:
         except RLMError as exc:
             outcome = Outcome("failed", error=str(exc))
         finally:
+            self.finished = True
             await self._close_sandbox()
             self.emit(ev.AgentFinished, status=outcome.status, answer=outcome.answer,
                       limit_hit=outcome.limit_hit, error=outcome.error, steps=self.steps,
