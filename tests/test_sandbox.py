@@ -181,6 +181,34 @@ async def test_final_records_the_answer_and_the_block_runs_on(text_source):
     assert not_found[0] is False and not_found[1].startswith("Variable 'nope' is not defined")
 
 
+async def test_reading_a_variable_that_never_finishes_is_stopped(text_source):
+    config = SandboxConfig(action_timeout=0.5, memory_mb=1024)
+    async with await start(text_source, config=config) as box:
+        await box.run("class Forever:\n    def __str__(self):\n        while True:\n"
+                      "            pass\nanswer = Forever()")
+        found, message = await box.get_variable("answer")
+        after = await box.run("print('answer' in globals())")
+    assert not found and message == ("Variable 'answer' could not be read (it took too long); "
+                                     "the sandbox was restarted and its variables are gone.")
+    assert after.stdout == "False\n"
+
+
+async def test_exit_ends_the_block_not_the_worker(text_source):
+    async with await start(text_source) as box:
+        clean = await box.run("print('a')\nexit()\nprint('b')")
+        failed = await box.run("import sys\nsys.exit(2)")
+        after = await box.run("print('alive')")
+    assert (clean.stdout, clean.error) == ("a\n", None)
+    assert failed.error.endswith("SystemExit: 2") and not failed.restarted
+    assert after.stdout == "alive\n" and not after.restarted
+
+
+async def test_lone_surrogates_in_output_are_replaced(text_source):
+    async with await start(text_source) as box:
+        result = await box.run("print(b'ok \\xff'.decode('utf-8', 'surrogateescape'))")
+    assert result.stdout == "ok ?\n"
+
+
 async def test_show_vars_lists_the_users_variables_only(text_source):
     async with await start(text_source) as box:
         result = await box.run("import re\nitems = [1, 2, 3]\nname = 'abc'\nSHOW_VARS()")

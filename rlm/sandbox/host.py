@@ -123,11 +123,11 @@ class Sandbox:
             except asyncio.CancelledError:
                 self._drop_worker()
                 raise
-        if outcome.reply is None:
+        if outcome.reply is None or outcome.timed_out:
             why = "it took too long" if outcome.timed_out else outcome.crash
             return False, (f"Variable {name!r} could not be read ({why}); the sandbox was "
                            f"restarted and its variables are gone.")
-        return bool(outcome.reply.get("ok")), str(outcome.reply.get("value"))
+        return bool(outcome.reply.get("ok")), _clean(str(outcome.reply.get("value")))
 
     async def close(self) -> None:
         """Kill the worker's process group. Idempotent.
@@ -167,7 +167,7 @@ class Sandbox:
         self.network = reply["network"]
 
     async def _load_failure(self, worker: WorkerProcess, reply: dict[str, Any] | None) -> str:
-        where = f"{self.source.kind} context from {self.source.path}" if self.source else "none"
+        where = f"{self.source.kind} context from {self.source.path}" if self.source else "context"
         if reply is not None:
             hint = (f" It does not fit in the memory limit: raise SandboxConfig.memory_mb "
                     f"(now {self.config.memory_mb})." if "MemoryError" in reply["error"] else "")
@@ -233,9 +233,10 @@ class Sandbox:
             error = (f"TimeoutError: the action ran past its {self.config.action_timeout:g} s "
                      f"time limit and was stopped")
         return ActionResult(
-            stdout=reply.get("stdout", ""), stderr=reply.get("stderr", ""),
+            stdout=_clean(reply.get("stdout", "")), stderr=_clean(reply.get("stderr", "")),
             stdout_cut=reply.get("stdout_cut", 0), stderr_cut=reply.get("stderr_cut", 0),
-            error=error, final=reply.get("final"), final_error=reply.get("final_error"),
+            error=_clean(error), final=_clean(reply.get("final")),
+            final_error=_clean(reply.get("final_error")),
             timed_out=outcome.timed_out, restarted=restarted or outcome.restarted,
             crash=outcome.crash or crash, seconds=outcome.seconds)
 
@@ -280,3 +281,15 @@ class Sandbox:
         except Exception as exc:  # noqa: BLE001 - any handler error goes back to the code
             return {"op": "reply", "id": call_id, "error": str(exc) or type(exc).__name__}
         return {"op": "reply", "id": call_id, "result": result}
+
+
+def _clean(text: str | None) -> str | None:
+    """Lone surrogates (from bytes decoded with surrogateescape) would break the model
+    request and the trace: replace them."""
+    if text is None:
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
