@@ -258,6 +258,16 @@ async def test_a_dying_worker_is_restarted_and_the_host_lives(text_source, code,
     assert after.stdout == "42 False\n" and not after.restarted
 
 
+async def test_garbage_on_the_channel_restarts_the_worker(text_source):
+    async with await start(text_source) as box:
+        broke = await box.run("import os\nfor fd in range(3, 64):\n    try:\n"
+                              "        os.write(fd, b'not a frame of ours')\n"
+                              "    except OSError:\n        pass\nimport time\ntime.sleep(5)")
+        after = await box.run("print(context[:3])")
+    assert broke.restarted and broke.crash.startswith("the worker broke its protocol")
+    assert after.stdout == "the\n"
+
+
 async def test_a_worker_killed_while_idle_is_restarted_before_the_next_action(text_source):
     async with await start(text_source) as box:
         await box.run("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)")
@@ -347,9 +357,9 @@ async def test_a_memory_limit_gives_memory_error_and_the_worker_lives_on(text_so
 
 
 async def test_a_context_larger_than_the_memory_limit_is_a_sandbox_error(tmp_path):
-    source = prepare_context("x" * (200 << 20), tmp_path)
+    source = prepare_context("x" * (64 << 20), tmp_path)
     with pytest.raises(SandboxError, match="memory limit: raise SandboxConfig.memory_mb"):
-        await start(source, config=SandboxConfig(memory_mb=128))
+        await start(source, config=SandboxConfig(memory_mb=32))
 
 
 async def test_cancelling_run_kills_the_worker_and_cancels_its_calls(text_source):

@@ -213,8 +213,9 @@ class Sandbox:
             worker.clock = None
         if reply.done() and reply.result() is not None:
             return _Outcome(reply.result(), seconds)
-        if reply.done():  # the worker died or broke the protocol
-            code = await worker.wait_exit(2.0)
+        if reply.done():  # the worker died or broke the protocol (then it may still run)
+            broke = worker.conn.closed.result().startswith("protocol error")
+            code = await worker.wait_exit(0.0 if broke else 2.0)
             crash = worker.describe_exit(code, self.config.memory_mb)
             await self._replace_worker()
             return _Outcome(None, seconds, restarted=True, crash=crash)

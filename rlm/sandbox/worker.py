@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 
 class Worker:
+    """Answers the host's requests, one at a time, until the host goes away."""
+
     def __init__(self, mailbox: Mailbox, namespace: Namespace):
         self.mailbox = mailbox
         self.ns = namespace
@@ -62,7 +64,7 @@ class Worker:
         try:
             self.ns.globals["context"] = read_context(msg.get("context"))
         except BaseException as exc:  # noqa: BLE001 - reported to the host as a load error
-            reply["error"] = f"{type(exc).__name__}: {exc}"
+            reply["error"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         return reply
 
     def do_getvar(self, msg: dict[str, Any]) -> dict[str, Any]:
@@ -130,6 +132,7 @@ def read_context(spec: dict[str, str] | None) -> Any:
 
 def main(argv: list[str]) -> None:
     fd, host_pid = int(argv[0]), int(argv[1])
+    os.set_inheritable(fd, False)  # programs that user code runs must not hold the channel
     netguard.die_with_host(host_pid)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # how the host stops an action
     faulthandler.enable()  # a segfault leaves its Python traceback in the host's log
