@@ -1,0 +1,85 @@
+"""Turn the runner's figures into a Markdown table: median (min-max) and paired ratios."""
+
+from __future__ import annotations
+
+import statistics
+
+VARIANTS = ("ours", "ours-fast", "theirs")
+SKIP = {"answer_ok", "ideal_s", "of", "context_mb"}
+
+
+def short(figures: dict) -> str:
+    if "error" in figures:
+        return "ERROR " + figures["error"].splitlines()[-1][:200]
+    return ", ".join(f"{k}={_fmt(v)}" for k, v in figures.items())
+
+
+def _fmt(value) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return "[" + " ".join(_fmt(v) for v in value) + "]"
+    return str(value)
+
+
+def _numbers(reps: list[dict], key: str) -> list[float]:
+    return [r[key] for r in reps if isinstance(r.get(key), (int, float))
+            and not isinstance(r.get(key), bool)]
+
+
+def _cell(values: list[float]) -> str:
+    if not values:
+        return "-"
+    mid = statistics.median(values)
+    if len(values) == 1:
+        return _fmt(mid)
+    return f"{_fmt(mid)} ({_fmt(min(values))}-{_fmt(max(values))})"
+
+
+def _ratio(mine: list[dict], theirs: list[dict], key: str) -> str:
+    pairs = [(a.get(key), b.get(key)) for a, b in zip(mine, theirs)]
+    ratios = [a / b for a, b in pairs if isinstance(a, (int, float)) and
+              isinstance(b, (int, float)) and not isinstance(a, bool) and b]
+    return _fmt(statistics.median(ratios)) if ratios else "-"
+
+
+def _flags(reps: list[dict]) -> str:
+    errors = sum(1 for r in reps if "error" in r)
+    wrong = sum(1 for r in reps if r.get("answer_ok") is False)
+    notes = []
+    if errors:
+        notes.append(f"{errors} failed")
+    if wrong:
+        notes.append(f"{wrong} wrong answer")
+    return "; ".join(notes)
+
+
+def markdown(meta: dict, results: dict) -> str:
+    present = [v for v in VARIANTS if any(v in per for per in results.values())]
+    head = ["scenario", "figure", *present]
+    head += [f"{v} / theirs" for v in present if v != "theirs" and "theirs" in present]
+    lines = [f"Run {meta['started']}: `{meta['command']}`, latency "
+             f"{meta['latency'] * 1000:g} ms, {meta['reps']} repetitions, load "
+             f"{' '.join(f'{x:.2f}' for x in meta['load'])}.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, per in results.items():
+        keys = []
+        for reps in per.values():
+            for r in reps:
+                keys += [k for k, v in r.items() if k not in keys and k not in SKIP
+                         and k != "error" and not isinstance(v, list)]
+        for key in keys:
+            row = [name, key]
+            row += [_cell(_numbers(per.get(v, []), key)) for v in present]
+            if "theirs" in present:
+                row += [_ratio(per.get(v, []), per.get("theirs", []), key)
+                        for v in present if v != "theirs"]
+            lines.append("| " + " | ".join(row) + " |")
+        notes = {v: _flags(per.get(v, [])) for v in present}
+        notes = {v: n for v, n in notes.items() if n}
+        if notes:
+            lines.append(f"| {name} | notes | " + " | ".join(notes.get(v, "") for v in present)
+                         + " |" + " |" * (len(head) - 2 - len(present)))
+    return "\n".join(lines)

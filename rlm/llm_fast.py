@@ -1,0 +1,378 @@
+"""A direct HTTP door to OpenAI-compatible and Ollama servers, for speed (no litellm).
+
+litellm serves every provider, but each call through it costs milliseconds of Python
+(logging objects, cost maps, response wrapping) and importing it costs seconds. For the two
+kinds of server a local-first user talks to most (an OpenAI-compatible ``/v1`` endpoint
+named by an api base, and Ollama) ``FastModel`` speaks HTTP/1.1 itself over asyncio
+streams: keep-alive connections pooled per event loop, streaming only when someone listens
+to tokens (``on_token``), JSON decoded once per event. ``supports(model, api_base)`` says
+whether a model string can take this door; everything else stays with litellm.
+
+It implements ``rlm.llm.Model`` and returns each call's own usage (server-reported, else
+counted with tiktoken) and cost (0 for local servers, litellm's price table otherwise).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import ssl
+import time
+import weakref
+from typing import Any, AsyncIterator, Mapping, Sequence
+from urllib.parse import urlsplit
+
+from rlm.errors import ModelNotFound, ProviderError, ServerUnreachable
+from rlm.llm import Completion, TokenCallback
+from rlm.llm_providers import (DEFAULT_OLLAMA_HOST, KEY_VARS, OLLAMA_PROVIDERS,
+                               OPENAI_COMPATIBLE, model_name, provider_of)
+
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+ATTEMPTS = 3           # tries per call for a retryable status or a dropped connection
+BACKOFF = 0.5          # seconds before the 2nd try, doubled after
+CONNECT_TIMEOUT = 10.0
+IDLE_PER_HOST = 64     # keep-alive connections kept per host
+
+
+def supports(model: str, api_base: str | None = None) -> bool:
+    """True when ``model`` can go through ``FastModel``: Ollama models, and OpenAI-
+    compatible ones (``openai/``, ``hosted_vllm/``, ...) sent to an explicit api base."""
+    provider = provider_of(model)
+    return provider in OLLAMA_PROVIDERS or (provider in OPENAI_COMPATIBLE and bool(api_base))
+
+
+class _HTTPStatus(Exception):
+    def __init__(self, status: int, body: bytes):
+        super().__init__(status)
+        self.status, self.body = status, body
+
+    def message(self) -> str:
+        try:
+            data = json.loads(self.body)
+            error = data.get("error", data)
+            text = error.get("message", error) if isinstance(error, dict) else error
+        except (ValueError, AttributeError):
+            text = self.body.decode("utf-8", "replace")
+        return " ".join(str(text).split())[:300] or f"HTTP {self.status}"
+
+
+class _Pool:
+    """Idle keep-alive connections of one event loop, per (host, port, tls)."""
+
+    def __init__(self):
+        self.idle: dict[tuple, list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
+
+    async def open(self, key: tuple) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
+        idle = self.idle.get(key, [])
+        while idle:
+            reader, writer = idle.pop()
+            if not writer.is_closing() and not reader.at_eof():
+                return reader, writer, True
+            writer.close()
+        host, port, tls = key
+        context = ssl.create_default_context() if tls else None
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=context, limit=2 ** 24), CONNECT_TIMEOUT)
+        return reader, writer, False
+
+    def keep(self, key: tuple, reader, writer) -> None:
+        idle = self.idle.setdefault(key, [])
+        if len(idle) < IDLE_PER_HOST and not writer.is_closing():
+            idle.append((reader, writer))
+        else:
+            writer.close()
+
+    def close(self) -> None:
+        for conns in self.idle.values():
+            for _, writer in conns:
+                writer.close()
+        self.idle.clear()
+
+
+class FastModel:
+    """``rlm.llm.Model`` over direct HTTP for OpenAI-compatible servers and Ollama.
+
+    Args:
+        api_base: the server: ``http://host:port/v1`` for OpenAI-compatible ones (calls go
+            to ``{api_base}/chat/completions``), ``http://host:11434`` for Ollama (default
+            ``OLLAMA_HOST``, else ``http://127.0.0.1:11434``).
+        api_key: sent as ``Authorization: Bearer``; default: the provider's key variable
+            (``OPENAI_API_KEY`` for ``openai/``), none for Ollama.
+        env: where keys and ``OLLAMA_HOST`` are read (default ``os.environ``).
+        timeout: seconds to wait for each piece of a reply (a slow model may stream slowly).
+    """
+
+    def __init__(self, api_base: str | None = None, *, api_key: str | None = None,
+                 env: Mapping[str, str] | None = None, timeout: float = 600.0):
+        self.api_base = api_base.rstrip("/") if api_base else None
+        self.api_key = api_key
+        self.env = os.environ if env is None else env
+        self.timeout = timeout
+        self._pools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    async def complete(self, messages: list[dict], *, model: str, stop: Sequence[str] = (),
+                       max_tokens: int | None = None,
+                       on_token: TokenCallback | None = None) -> Completion:
+        started = time.monotonic()
+        ollama = provider_of(model) in OLLAMA_PROVIDERS
+        base = self._base(ollama)
+        url, body = (_ollama_request if ollama else _openai_request)(
+            base, model_name(model), messages, stop, max_tokens, stream=on_token is not None)
+        text, usage = await self._call(model, base, url, body, ollama, on_token)
+        return self._completion(model, base, messages, text, usage, time.monotonic() - started)
+
+    async def aclose(self) -> None:
+        """Close this event loop's idle connections (they also close with the loop)."""
+        pool = self._pools.pop(asyncio.get_running_loop(), None)
+        if pool:
+            pool.close()
+
+    # --- one call, with retries ---------------------------------------------------------
+    async def _call(self, model: str, base: str, url: str, body: dict, ollama: bool,
+                    on_token: TokenCallback | None) -> tuple[str, tuple[int, int] | None]:
+        delay = BACKOFF
+        for attempt in range(1, ATTEMPTS + 1):
+            sent_tokens = False
+
+            def listen(piece: str) -> None:
+                nonlocal sent_tokens
+                sent_tokens = True
+                on_token(piece)
+
+            try:
+                return await self._request(url, body, ollama, listen if on_token else None)
+            except _HTTPStatus as exc:
+                if exc.status not in RETRY_STATUS or attempt == ATTEMPTS:
+                    raise _status_error(model, base, exc, ollama) from None
+            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError) as exc:
+                if sent_tokens or attempt == ATTEMPTS or isinstance(exc, ConnectionRefusedError):
+                    raise ServerUnreachable(_unreachable(model, base, exc, ollama),
+                                            model=model) from None
+            await asyncio.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    async def _request(self, url: str, body: dict, ollama: bool,
+                       on_token: TokenCallback | None) -> tuple[str, tuple[int, int] | None]:
+        parts = urlsplit(url)
+        tls = parts.scheme == "https"
+        key = (parts.hostname, parts.port or (443 if tls else 80), tls)
+        pool = self._pool()
+        payload = json.dumps(body).encode()
+        head = (f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+                f"Accept: {'text/event-stream' if body.get('stream') and not ollama else 'application/json'}\r\n"
+                f"User-Agent: rlm\r\n{self._auth(ollama)}\r\n").encode()
+        for fresh_try in (False, True):
+            reader, writer, reused = await pool.open(key)
+            try:
+                writer.write(head + payload)
+                status, headers = await asyncio.wait_for(_read_head(reader), self.timeout)
+            except (OSError, asyncio.IncompleteReadError):
+                writer.close()
+                if reused and not fresh_try:
+                    continue  # the server closed an idle keep-alive connection: reconnect
+                raise
+            try:
+                result = await self._read_reply(reader, headers, status, ollama, on_token)
+            except BaseException:
+                writer.close()
+                raise
+            if headers.get("connection", "").lower() == "close" or reader.at_eof():
+                writer.close()
+            else:
+                pool.keep(key, reader, writer)
+            return result
+        raise AssertionError("unreachable")
+
+    async def _read_reply(self, reader, headers: dict, status: int, ollama: bool,
+                          on_token: TokenCallback | None):
+        chunks = _body(reader, headers, self.timeout)
+        if status >= 400:
+            raise _HTTPStatus(status, b"".join([c async for c in chunks]))
+        if on_token is None:
+            data = json.loads(b"".join([c async for c in chunks]) or b"{}")
+            return (_ollama_whole if ollama else _openai_whole)(data)
+        return await (_ollama_stream if ollama else _openai_stream)(_lines(chunks), on_token)
+
+    # --- helpers ------------------------------------------------------------------------
+    def _pool(self) -> _Pool:
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None:
+            pool = self._pools[loop] = _Pool()
+        return pool
+
+    def _base(self, ollama: bool) -> str:
+        if self.api_base:
+            return self.api_base
+        if ollama:
+            host = self.env.get("OLLAMA_HOST", "").strip() or DEFAULT_OLLAMA_HOST
+            return (host if "//" in host else f"http://{host}").rstrip("/")
+        raise ProviderError("The fast model door needs an api base for OpenAI-compatible "
+                            "models. Set RLM_API_BASE or pass --api-base.")
+
+    def _auth(self, ollama: bool) -> str:
+        key = self.api_key
+        if key is None and not ollama:
+            key = next((self.env[v] for v in KEY_VARS["openai"] if self.env.get(v)), None)
+        return f"Authorization: Bearer {key}\r\n" if key else ""
+
+    def _completion(self, model: str, base: str, messages: list[dict], text: str,
+                    usage: tuple[int, int] | None, seconds: float) -> Completion:
+        from rlm import tokens
+
+        if not usage or not any(usage):
+            usage = (tokens.count_messages(messages, model), tokens.count_tokens(text, model))
+        cost = tokens.cost_usd(model, usage[0], usage[1], base)
+        return Completion(text=text, model=model, prompt_tokens=usage[0],
+                          completion_tokens=usage[1], cost_usd=cost, seconds=seconds)
+
+
+# --- request bodies ---------------------------------------------------------------------
+def _openai_request(base, name, messages, stop, max_tokens, stream):
+    body: dict[str, Any] = {"model": name, "messages": messages, "stream": stream}
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    if stop:
+        body["stop"] = list(stop)
+    if max_tokens:
+        body["max_tokens"] = max_tokens
+    return f"{base}/chat/completions", body
+
+
+def _ollama_request(base, name, messages, stop, max_tokens, stream):
+    options: dict[str, Any] = {}
+    if stop:
+        options["stop"] = list(stop)
+    if max_tokens:
+        options["num_predict"] = max_tokens
+    body = {"model": name, "messages": messages, "stream": stream, "options": options}
+    return f"{base}/api/chat", body
+
+
+# --- replies ------------------------------------------------------------------------------
+def _openai_whole(data: dict) -> tuple[str, tuple[int, int] | None]:
+    choices = data.get("choices") or [{}]
+    text = ((choices[0].get("message") or {}).get("content")) or ""
+    return text, _openai_usage(data.get("usage"))
+
+
+def _openai_usage(usage: dict | None) -> tuple[int, int] | None:
+    if not usage:
+        return None
+    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+
+
+async def _openai_stream(lines: AsyncIterator[bytes], on_token: TokenCallback):
+    parts, usage = [], None
+    async for line in lines:
+        if not line.startswith(b"data:"):
+            continue
+        data = line[5:].strip()
+        if data == b"[DONE]":
+            break
+        event = json.loads(data)
+        for choice in event.get("choices") or ():
+            piece = (choice.get("delta") or {}).get("content")
+            if piece:
+                parts.append(piece)
+                on_token(piece)
+        usage = _openai_usage(event.get("usage")) or usage
+    async for _ in lines:  # read to the end so the connection can be reused
+        pass
+    return "".join(parts), usage
+
+
+def _ollama_whole(data: dict) -> tuple[str, tuple[int, int] | None]:
+    text = (data.get("message") or {}).get("content") or ""
+    return text, (int(data.get("prompt_eval_count") or 0), int(data.get("eval_count") or 0))
+
+
+async def _ollama_stream(lines: AsyncIterator[bytes], on_token: TokenCallback):
+    parts, usage = [], None
+    async for line in lines:
+        if not line.strip():
+            continue
+        event = json.loads(line)
+        if event.get("error"):
+            raise _HTTPStatus(500, line)
+        piece = (event.get("message") or {}).get("content")
+        if piece:
+            parts.append(piece)
+            on_token(piece)
+        if event.get("done"):
+            usage = (int(event.get("prompt_eval_count") or 0), int(event.get("eval_count") or 0))
+    return "".join(parts), usage
+
+
+# --- HTTP/1.1 framing ---------------------------------------------------------------------
+async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
+    raw = await reader.readuntil(b"\r\n\r\n")
+    lines = raw.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return status, headers
+
+
+async def _body(reader: asyncio.StreamReader, headers: dict[str, str],
+                timeout: float) -> AsyncIterator[bytes]:
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        while True:
+            size_line = await asyncio.wait_for(reader.readuntil(b"\r\n"), timeout)
+            size = int(size_line.split(b";", 1)[0], 16)
+            if size == 0:
+                await reader.readuntil(b"\r\n")  # no trailers are sent by these servers
+                return
+            chunk = await asyncio.wait_for(reader.readexactly(size + 2), timeout)
+            yield chunk[:-2]
+    elif "content-length" in headers:
+        left = int(headers["content-length"])
+        while left:
+            chunk = await asyncio.wait_for(reader.read(min(left, 2 ** 20)), timeout)
+            if not chunk:
+                raise asyncio.IncompleteReadError(b"", left)
+            left -= len(chunk)
+            yield chunk
+    else:  # the body ends when the server closes the connection
+        while chunk := await asyncio.wait_for(reader.read(2 ** 16), timeout):
+            yield chunk
+
+
+async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    buffer = b""
+    async for chunk in chunks:
+        buffer += chunk
+        *complete, buffer = buffer.split(b"\n")
+        for line in complete:
+            yield line
+    if buffer:
+        yield buffer
+
+
+# --- errors -------------------------------------------------------------------------------
+def _status_error(model: str, base: str, exc: _HTTPStatus, ollama: bool) -> Exception:
+    detail = exc.message()
+    if exc.status == 404:
+        fix = (f"Pull it with `ollama pull {model_name(model)}`" if ollama else
+               f"Check the model name against `curl {base}/models`")
+        return ModelNotFound(f"{base} has no model {model_name(model)!r} ({detail}). {fix}, "
+                             f"or choose another with --model.", model=model)
+    if exc.status in (401, 403):
+        return ProviderError(f"{base} refused the request for {model} (HTTP {exc.status}: "
+                             f"{detail}). Set the server's key in OPENAI_API_KEY (or your "
+                             f".env file).", model=model)
+    return ProviderError(f"{base} failed on {model} (HTTP {exc.status}: {detail}). Try again; "
+                         f"if it persists, check the server's log.", model=model)
+
+
+def _unreachable(model: str, base: str, exc: BaseException, ollama: bool) -> str:
+    reason = str(exc) or type(exc).__name__
+    fix = ("Start it with `ollama serve`, or point OLLAMA_HOST at it" if ollama else
+           "Start the server, or fix RLM_API_BASE / --api-base")
+    return f"Could not reach {base} for {model} ({reason}). {fix}."
