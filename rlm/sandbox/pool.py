@@ -38,6 +38,7 @@ class SandboxPool:
         self.config = config or SandboxConfig()
         self.warm = warm
         self.run_id = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self._since = procs.ticks_now()
         self._numbers = itertools.count(1)
         self._spare: deque[asyncio.Task[WorkerProcess]] = deque()
         self._live: set[WorkerProcess] = set()
@@ -98,7 +99,8 @@ class SandboxPool:
             self.release(worker)
         while self._teardowns:
             await asyncio.gather(*list(self._teardowns), return_exceptions=True)
-        await asyncio.to_thread(procs.sweep, procs.marker(self.run_id), prefix=True)
+        await asyncio.to_thread(procs.sweep, procs.marker(self.run_id), prefix=True,
+                                since=self._since)
 
     def refill(self) -> None:
         """Start spare workers in the background until ``warm`` are waiting or starting."""
@@ -134,7 +136,7 @@ class SandboxPool:
     async def _teardown(self, worker: WorkerProcess) -> None:
         try:
             await asyncio.to_thread(procs.sweep, worker.marker, roots=frozenset({worker.pid}),
-                                    keep=frozenset({worker.pid}))
+                                    keep=frozenset({worker.pid}), since=worker.since)
             await worker.wait_exit(EXIT_TIMEOUT)
         finally:
             self._live.discard(worker)

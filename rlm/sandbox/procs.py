@@ -44,6 +44,21 @@ def marker(run_id: str, worker: int | None = None) -> str:
     return f"{run_id}.{worker}" if worker is not None else f"{run_id}."
 
 
+def ticks_now() -> int:
+    """Clock ticks since boot, as in ``/proc/<pid>/stat``; 0 where there is no ``/proc``.
+
+    No process of a run can have started before the run: sweeps skip reading the
+    environment of older processes (most of a busy machine).
+    """
+    try:
+        with open("/proc/uptime", "rb") as src:
+            seconds = float(src.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+    tick = os.sysconf("SC_CLK_TCK")
+    return max(0, int(seconds * tick) - tick)  # a second of slack for rounding
+
+
 @dataclass(frozen=True)
 class Proc:
     pid: int
@@ -51,6 +66,7 @@ class Proc:
     pgrp: int
     session: int
     zombie: bool
+    started: int  # clock ticks after boot
 
 
 def scan() -> dict[int, Proc]:
@@ -76,7 +92,8 @@ def _read_stat(pid: int) -> Proc | None:
         return None
     # The command name may hold spaces and parentheses: fields start after the last ')'.
     fields = data.rpartition(b")")[2].split()
-    return Proc(pid, int(fields[1]), int(fields[2]), int(fields[3]), fields[0] in (b"Z", b"X"))
+    return Proc(pid, int(fields[1]), int(fields[2]), int(fields[3]), fields[0] in (b"Z", b"X"),
+                int(fields[19]))
 
 
 def carries(pid: int, value: str, *, prefix: bool) -> bool:
@@ -90,14 +107,15 @@ def carries(pid: int, value: str, *, prefix: bool) -> bool:
     return (needle in env) if prefix else (needle + b"\0" in env)
 
 
-def find(value: str, *, prefix: bool, roots: frozenset[int], seen: set[int]) -> dict[int, Proc]:
-    """Processes that are ours: marked, in a root's group or session, seen before, or
-    descended from any of those."""
+def find(value: str, *, prefix: bool, roots: frozenset[int], seen: set[int],
+         since: int = 0) -> dict[int, Proc]:
+    """Processes that are ours: marked (and started at ``since`` or later), in a root's group
+    or session, seen before, or descended from any of those."""
     table = scan()
     me = os.getpid()
     ours = {pid for pid, p in table.items() if pid != me and (
         pid in seen or p.pgrp in roots or p.session in roots
-        or (not p.zombie and carries(pid, value, prefix=prefix)))}
+        or (not p.zombie and p.started >= since and carries(pid, value, prefix=prefix)))}
     grew = True
     while grew:  # add descendants until nothing changes
         more = {pid for pid, p in table.items() if p.ppid in ours and pid not in ours}
@@ -108,16 +126,23 @@ def find(value: str, *, prefix: bool, roots: frozenset[int], seen: set[int]) -> 
 
 
 def sweep(value: str, *, prefix: bool = False, roots: frozenset[int] = frozenset(),
-          keep: frozenset[int] = frozenset()) -> set[int]:
+          keep: frozenset[int] = frozenset(), since: int = 0) -> set[int]:
     """Kill every process of a worker (or of a whole run, with ``prefix``) and reap the
     ones re-parented to us, except ``keep`` (pids a ``Popen`` reaps itself).
+
+    Args:
+        value: the marker value (with ``prefix``, the run's prefix).
+        prefix: match every worker of the run.
+        roots: worker pids: their process groups and sessions are ours.
+        keep: pids not to reap.
+        since: ``ticks_now()`` taken before the first of these processes started.
 
     Returns the pids found.
     """
     seen: set[int] = set()
     me = os.getpid()
     for _ in range(ROUNDS):
-        ours = find(value, prefix=prefix, roots=roots, seen=seen)
+        ours = find(value, prefix=prefix, roots=roots, seen=seen, since=since)
         seen |= ours.keys()
         live = [p.pid for p in ours.values() if not p.zombie]
         for pid in live:
