@@ -14,7 +14,7 @@ import pytest
 
 from rlm.context import ContextSource, prepare_context
 from rlm.errors import SandboxError
-from rlm.sandbox import ActionResult, Sandbox, SandboxConfig
+from rlm.sandbox import ActionResult, Sandbox, SandboxConfig, SandboxPool
 
 FAST = SandboxConfig(action_timeout=10.0, memory_mb=1024)
 
@@ -146,6 +146,37 @@ async def test_threads_in_user_code_can_call_the_host_at_once(text_source):
     assert result.stdout == "['A', 'B']\n", result.error
 
 
+async def test_handlers_of_several_sandboxes_run_at_once(text_source):
+    both_in = asyncio.Barrier(2)
+
+    async def handler(op, payload):
+        await asyncio.wait_for(both_in.wait(), 5)  # fails unless the two calls overlap
+        return "met"
+
+    async with await start(text_source, handler=handler) as one, \
+            await start(text_source, handler=handler) as two:
+        results = await asyncio.gather(one.run("print(llm_query('a'))"),
+                                       two.run("print(llm_query('b'))"))
+    assert [r.stdout for r in results] == ["met\n", "met\n"]
+
+
+async def test_a_child_sandbox_loads_the_context_its_parent_wrote(text_source):
+    pool = SandboxPool(FAST, warm=1)
+
+    async def handler(op, payload):  # what the engine does for rlm_query
+        source = ContextSource(payload["context"]["kind"], Path(payload["context"]["path"]))
+        async with await start(source, handler=handler, pool=pool) as child:
+            result = await child.run(f"FINAL(str(context['n'] * 2) + ' ' + {payload['task']!r})")
+        return result.final
+
+    try:
+        async with await start(text_source, handler=handler, pool=pool) as parent:
+            result = await parent.run("print(rlm_query('from the child', context={'n': 21}))")
+    finally:
+        await pool.close()
+    assert result.stdout == "42 from the child\n"
+
+
 async def test_errors_show_the_users_lines_not_the_workers(text_source):
     async with await start(text_source) as box:
         runtime = await box.run("def f(d):\n    return d['missing']\n\nf({})")
@@ -235,14 +266,14 @@ async def test_an_infinite_loop_is_stopped_and_context_reloaded(text_source):
 
 async def test_waiting_on_the_handler_does_not_count_as_running_time(text_source):
     async def slow(op, payload):
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.6)
         return "done"
 
-    config = SandboxConfig(action_timeout=0.3, memory_mb=1024)
+    config = SandboxConfig(action_timeout=0.4, memory_mb=1024)
     async with await start(text_source, handler=slow, config=config) as box:
         result = await box.run("print(llm_query('think hard'))\nprint(llm_query('again'))")
     assert not result.timed_out and result.stdout == "done\ndone\n"
-    assert result.seconds < 0.3
+    assert result.seconds < 0.4
 
 
 @pytest.mark.parametrize("code, crash", [
@@ -275,11 +306,13 @@ async def test_a_worker_killed_while_idle_is_restarted_before_the_next_action(te
     assert result.stdout == "the\n" and result.error is None
 
 
-async def test_calls_in_flight_are_cancelled_when_the_worker_dies(text_source):
+async def test_calls_in_flight_are_cancelled_when_the_worker_dies(text_source, tmp_path):
     started, cancelled = asyncio.Event(), asyncio.Event()
+    flag = tmp_path / "call-arrived"
 
     async def hangs(op, payload):
         started.set()
+        Path(payload["prompt"]).touch()  # tells the code its call reached the host
         try:
             await asyncio.sleep(60)
         except asyncio.CancelledError:
@@ -287,8 +320,9 @@ async def test_calls_in_flight_are_cancelled_when_the_worker_dies(text_source):
             raise
 
     code = ("import threading, time, os\n"
-            "threading.Thread(target=llm_query, args=('x',), daemon=True).start()\n"
-            "time.sleep(0.3)\nos._exit(3)")
+            f"threading.Thread(target=llm_query, args=({str(flag)!r},), daemon=True).start()\n"
+            f"while not os.path.exists({str(flag)!r}):\n    time.sleep(0.01)\n"
+            "os._exit(3)")
     async with await start(text_source, handler=hangs) as box:
         result = await box.run(code)
         await asyncio.wait_for(cancelled.wait(), 5)
