@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -215,6 +216,7 @@ def test_a_worker_dies_with_its_host(tmp_path):
     try:
         worker = int(host.stdout.readline())
         assert not gone(worker)
+        folder = Path(f"/proc/{worker}/cwd").resolve()  # a killed host cannot remove it
     finally:
         host.kill()
         host.wait()
@@ -226,6 +228,7 @@ def test_a_worker_dies_with_its_host(tmp_path):
     assert not running(worker)
     if not gone(worker):  # adopted by this process: reap it, it is ours now
         os.waitpid(worker, 0)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_the_environment_is_scrubbed_of_secrets_by_name_and_value():
