@@ -137,9 +137,9 @@ def resolve_models(plan: Plan) -> list[str]:
 
     settings = Settings.resolve(**plan.settings)
     model, note = resolve_model(settings.model)
-    plan.settings["model"] = settings.model = model
-    if note:
+    if not settings.model:  # picked for the user: say which
         plan.notes.append(note)
+    plan.settings["model"] = settings.model = model
     models = list(dict.fromkeys([model, settings.query_model or model,
                                  *settings.depth_models.values()]))
     if plan.profile is not None:
@@ -216,6 +216,8 @@ def report(result, args) -> int:
 
 
 def summary(result) -> str:
+    from rlm.progress import plural
+
     agents = result.agents
     steps = sum(a.steps for a in agents)
     usage = result.usage
@@ -223,9 +225,9 @@ def summary(result) -> str:
             "failed": "no answer", "cancelled": "cancelled"}.get(result.status, result.status)
     if result.status == "limit" and not result.answer:
         head = f"no answer: stopped by the {result.limit_hit} limit"
-    lines = [(f"rlm: {head} in {result.seconds:.1f} s; {len(agents)} agent"
-              f"{'s' if len(agents) != 1 else ''}, {steps} steps, "
-              f"{usage.total_tokens:,} tokens ({usage.calls} calls), ${usage.cost_usd:.4f}")]
+    lines = [(f"rlm: {head} in {result.seconds:.1f} s; {plural(len(agents), 'agent')}, "
+              f"{plural(steps, 'step')}, {plural(usage.total_tokens, 'token')} "
+              f"({plural(usage.calls, 'call')}), ${usage.cost_usd:.4f}")]
     if result.error and result.status != "answered":
         lines.append(f"rlm: {result.error}")
     if result.trace_path:

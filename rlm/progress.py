@@ -36,6 +36,11 @@ def short(text: str | None, limit: int) -> str:
     return flat if len(flat) <= limit else flat[:max(0, limit - 3)] + "..."
 
 
+def plural(count: int, word: str) -> str:
+    """``1 step``, ``2 steps``."""
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
 def human_tokens(count: int) -> str:
     if count < 1000:
         return str(count)
@@ -197,7 +202,8 @@ class Progress:
                 return []
             what = f"answer: {short(event.answer, 100)}" if event.answer else (event.error or "")
             limit = f" (limit: {event.limit_hit})" if event.limit_hit else ""
-            return [f"{tag} {event.status}{limit} after {event.steps} steps: {short(what, 120)}"]
+            return [(f"{tag} {event.status}{limit} after {plural(event.steps, 'step')}: "
+                     f"{short(what, 120)}")]
         return self._verbose_lines(event, tag) if self.verbose else []
 
     def _verbose_lines(self, event: ev.Event, tag: str) -> list[str]:

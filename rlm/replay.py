@@ -15,7 +15,7 @@ from typing import Any
 
 from rlm import events as ev
 from rlm.errors import ConfigError
-from rlm.progress import colour, human_tokens, short, tree_lines
+from rlm.progress import colour, human_tokens, plural, short, tree_lines
 from rlm.trace import load_tree
 from rlm.tree import AgentNode, TreeBuilder
 
@@ -110,9 +110,9 @@ def _summary(header: dict[str, Any], builder: TreeBuilder, o: ReplayOptions) -> 
              "Task: " + _text(root.task, o.full, 300)]
     usage = builder.run_usage()
     steps = sum(n.steps for n in builder.agents())
-    totals = (f"{len(builder.nodes)} agent{'s' if len(builder.nodes) != 1 else ''}, "
-              f"{steps} steps, {human_tokens(usage.total_tokens)} tokens "
-              f"({usage.calls} calls), ${usage.cost_usd:.4f}")
+    totals = (f"{plural(len(builder.nodes), 'agent')}, {plural(steps, 'step')}, "
+              f"{human_tokens(usage.total_tokens)} tokens ({plural(usage.calls, 'call')}), "
+              f"${usage.cost_usd:.4f}")
     if finished is None:
         lines.append(colour("Cut off: the trace ends before the run finished (the process "
                             "was stopped, or the run is still going).", "33", o.use_colour))

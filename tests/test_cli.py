@@ -74,8 +74,8 @@ def test_no_command_prints_help_and_exits_2():
 @pytest.mark.parametrize(("args", "message"), [
     (["run"], "No question. Usage: rlm run \"your question\""),
     (["run", "q", "--context", "/no/such/file"], "--context /no/such/file: no such file"),
-    (["run", "q", "--profile", "fast"], "Unknown profile 'fast'. Shipped profiles: hosted, "
-                                        "hybrid, local-only"),
+    (["run", "q", "--profile", "fast"],
+     "Unknown profile 'fast'. Shipped profiles: hosted, hybrid, local-only"),
     (["run", "--prompt-file", "/no/such/question.md"], "Cannot read --prompt-file"),
     (["run", "q", "--prompt-file", "q.md"], "as an argument or with --prompt-file, not both"),
     (["run", "--max-steps", "0", "q", "--dry-run"], "max_steps must be a whole number >= 1"),

@@ -50,8 +50,8 @@ def test_plain_lines_when_stderr_is_not_a_terminal():
         "[0] step 1",
         "[0.1] started at depth 1 (m): Read part one",
         "[0.1] step 1",
-        "[0.1] answered after 1 steps: answer: 7",
-        "[0] limit (limit: steps) after 1 steps: answer: 7",
+        "[0.1] answered after 1 step: answer: 7",
+        "[0] limit (limit: steps) after 1 step: answer: 7",
     ]
     assert "\x1b" not in out.getvalue()
 

@@ -50,8 +50,7 @@ def test_a_profile_file_by_path(tmp_path):
     ("[limits]\nmax_steps = true", r"max_steps = True has the wrong type"),
     ('[depth_models]\none = "x"', r"\[depth_models\] wants lines like"),
     ('[[deployments]]\napi_base = "http://h"', r"each deployment needs model"),
-    ('[[deployments]]\nmodel = "ollama/a"\napi_key = "sk-123"', r"name the variable with "
-                                                                r"api_key_env"),
+    ('[[deployments]]\nmodel = "ollama/a"\napi_key = "sk-123"', r"variable with api_key_env"),
     ("model = ", r"not valid TOML"),
     ('local_only = true\nsub_model = "groq/x"', r"local-only, but the run would use groq/x"),
 ])

@@ -1,0 +1,84 @@
+"""``rlm models``: the Ollama server (up or not, where), its models, hosted providers with keys."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from rlm.cli import EXIT_OK
+
+
+def models_command(args) -> int:
+    """Print what models there are. Exit 0 whether or not Ollama is up: the report says so."""
+    facts = gather()
+    if args.json:
+        print(json.dumps(facts, ensure_ascii=False))
+    else:
+        print(render(facts))
+    return EXIT_OK
+
+
+def gather() -> dict:
+    """Ollama's state and models, and the hosted providers whose key is set (no key values)."""
+    from rlm.errors import ServerUnreachable
+    from rlm.local import list_models, ollama_host
+    from rlm.models import HOSTED_DEFAULTS, hosted_providers
+
+    host = ollama_host()
+    try:
+        local = list_models(host)
+        up = True
+    except ServerUnreachable:
+        local, up = [], False
+    return {
+        "ollama": {"host": host, "up": up, "from": "OLLAMA_HOST" if os.environ.get(
+            "OLLAMA_HOST", "").strip() else "default"},
+        "local_models": [{"model": m.model, "name": m.name, "size_bytes": m.size,
+                          "parameter_size": m.parameter_size, "family": m.family,
+                          "context_length": m.context_length} for m in local],
+        "hosted_providers": [{"provider": p, "example": HOSTED_DEFAULTS.get(p, f"{p}/<model>")}
+                             for p in hosted_providers()],
+        "rlm_model": os.environ.get("RLM_MODEL") or None,
+    }
+
+
+def render(facts: dict) -> str:
+    ollama = facts["ollama"]
+    lines = []
+    if ollama["up"]:
+        lines.append(f"Ollama: up at {ollama['host']}")
+    else:
+        lines.append(f"Ollama: not running at {ollama['host']} (start it with `ollama serve`, "
+                     f"or set OLLAMA_HOST to where it runs)")
+    if ollama["up"] and not facts["local_models"]:
+        lines.append("  no models pulled: run `ollama pull llama3`")
+    if facts["local_models"]:
+        lines.append(f"  {'MODEL':<36} {'SIZE':>9} {'PARAMS':>7} {'CONTEXT':>8}")
+        for m in facts["local_models"]:
+            context = f"{m['context_length']:,}" if m["context_length"] else "?"
+            lines.append(f"  {m['model']:<36} {_size(m['size_bytes']):>9} "
+                         f"{m['parameter_size'] or '?':>7} {context:>8}")
+    providers = facts["hosted_providers"]
+    if providers:
+        lines.append("Hosted providers with a key set: " + ", ".join(
+            p["provider"] for p in providers))
+        lines += [f"  for example --model {p['example']}" for p in providers[:3]]
+    else:
+        lines.append("Hosted providers: no key set (for example GROQ_API_KEY, OPENAI_API_KEY, "
+                     "GEMINI_API_KEY; in the environment or a .env file)")
+    current = facts["rlm_model"]
+    lines.append(f"RLM_MODEL: {current}" if current else
+                 "RLM_MODEL: not set (rlm run picks a pulled Ollama model)")
+    return "\n".join(lines)
+
+
+def _size(size: int) -> str:
+    """Bytes as Ollama shows them: 4.7 GB."""
+    if not size:
+        return "?"
+    value, unit = float(size), "B"
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            break
+        value /= 1000
+    return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
