@@ -1,0 +1,63 @@
+"""``rlm models``: the Ollama server and its models, hosted providers with a key."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.servers import OllamaServer
+from tests.servers.ollama import FakeModel
+
+REPO = Path(__file__).resolve().parents[1]
+KEY = "gsk-test-key-value-0123456789"
+
+
+def rlm(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rlm.cli", *args], capture_output=True,
+                          text=True, timeout=60, check=False, cwd=REPO,
+                          env={**os.environ, **(env or {})})
+
+
+def test_models_lists_the_pulled_models_and_the_providers_with_keys(model_env):
+    pulled = [FakeModel("llama3:latest"),
+              FakeModel("qwen2.5:7b", size=4_683_087_332, parameter_size="7.6B",
+                        context_length=32768)]
+    with OllamaServer(models=pulled) as server:
+        url = server.url
+        done = rlm("models", env={"OLLAMA_HOST": url, "GROQ_API_KEY": KEY})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"Ollama: up at {url}"
+    assert lines[2].split() == ["ollama_chat/llama3:latest", "4.7", "GB", "8.0B", "8,192"]
+    assert lines[3].split() == ["ollama_chat/qwen2.5:7b", "4.7", "GB", "7.6B", "32,768"]
+    assert "Hosted providers with a key set: groq" in done.stdout
+    assert "--model groq/llama-3.3-70b-versatile" in done.stdout
+    assert KEY not in done.stdout + done.stderr
+
+
+def test_models_json(model_env):
+    with OllamaServer() as server:
+        url = server.url
+        done = rlm("models", "--json", env={"OLLAMA_HOST": url})
+    facts = json.loads(done.stdout)
+    assert facts["ollama"] == {"host": url, "up": True, "from": "OLLAMA_HOST"}
+    (model,) = facts["local_models"]
+    assert (model["model"], model["context_length"]) == ("ollama_chat/llama3:latest", 8192)
+    assert facts["hosted_providers"] == [] and facts["rlm_model"] is None
+
+
+def test_models_says_when_ollama_is_not_running(closed_url):
+    done = rlm("models", env={"OLLAMA_HOST": closed_url})
+    assert done.returncode == 0
+    assert f"Ollama: not running at {closed_url} (start it with `ollama serve`" in done.stdout
+    assert "Hosted providers: no key set" in done.stdout
+
+
+def test_models_says_when_nothing_is_pulled(model_env):
+    with OllamaServer(models=()) as server:
+        done = rlm("models", env={"OLLAMA_HOST": server.url, "RLM_MODEL": "ollama/llama3"})
+    assert "no models pulled: run `ollama pull llama3`" in done.stdout
+    assert "RLM_MODEL: ollama/llama3" in done.stdout
