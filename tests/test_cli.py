@@ -100,3 +100,12 @@ def test_a_local_only_profile_refuses_a_hosted_model_before_any_call():
                "--dry-run", env={"GROQ_API_KEY": "sk-test"})
     assert done.returncode == 2
     assert "Profile 'local-only' is local-only, but the run would use groq/" in done.stderr
+
+
+@pytest.mark.parametrize("module", ["rlm.cli", "rlm.cli_run", "rlm.cli_dryrun", "rlm.cli_models",
+                                    "rlm.cli_replay", "rlm.progress", "rlm.replay",
+                                    "rlm.replay_official", "rlm.profiles", "rlm.router",
+                                    "rlm.paths"])
+def test_command_modules_import_neither_the_screen_nor_litellm(module):
+    loaded = modules_loaded_by(f"import {module}")
+    assert not {m for m in loaded if m.split(".")[0] in ("textual", "rich", "tui", "litellm")}
