@@ -9,11 +9,11 @@ import time
 
 T_MAIN = time.monotonic()
 
-import os  # noqa: E402
-import sys  # noqa: E402
+import os
+import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import drivelib  # noqa: E402
+import drivelib
 
 
 def main() -> None:

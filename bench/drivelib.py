@@ -14,7 +14,8 @@ import json
 import sys
 import time
 import urllib.request
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 NEEDLE = "The magic number is {value}."
 LINE = "Line {i:09d}: the quick brown fox jumps over the lazy dog, nothing to see here.\n"
@@ -22,9 +23,9 @@ LINE = "Line {i:09d}: the quick brown fox jumps over the lazy dog, nothing to se
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1 only
 WARMUP_PROMPT = "What is 2+2? [[root]]"
-WARMUP_SCRIPT = {"root": ["Thought: easy.\n```repl\n_v = '4'\ntry:\n    FINAL(_v)\n"
-                          "except NameError:\n    answer['content'] = _v\n"
-                          "    answer['ready'] = True\n```"]}
+WARMUP_SCRIPT = {"root": [("Thought: easy.\n```repl\n_v = '4'\ntry:\n    FINAL(_v)\n"
+                           "except NameError:\n    answer['content'] = _v\n"
+                           "    answer['ready'] = True\n```")]}
 
 
 def set_script(server: str, script: dict) -> None:

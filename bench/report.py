@@ -60,9 +60,9 @@ def markdown(meta: dict, results: dict) -> str:
     present = [v for v in VARIANTS if any(v in per for per in results.values())]
     head = ["scenario", "figure", *present]
     head += [f"{v} / theirs" for v in present if v != "theirs" and "theirs" in present]
-    lines = [f"Run {meta['started']}: `{meta['command']}`, latency "
-             f"{meta['latency'] * 1000:g} ms, {meta['reps']} repetitions, load "
-             f"{' '.join(f'{x:.2f}' for x in meta['load'])}.", "",
+    lines = [(f"Run {meta['started']}: `{meta['command']}`, latency "
+              f"{meta['latency'] * 1000:g} ms, {meta['reps']} repetitions, load "
+              f"{' '.join(f'{x:.2f}' for x in meta['load'])}."), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, per in results.items():
         keys = []

@@ -29,10 +29,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-import procmem  # noqa: E402
-import report  # noqa: E402
-import scenarios as sc  # noqa: E402
-from theirs import venv as theirs_venv  # noqa: E402
+import procmem
+import report
+import scenarios as sc
+from theirs import venv as theirs_venv
 
 DRIVER_TIMEOUT = 600.0
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -123,7 +123,7 @@ def run_driver(scenario: sc.Scenario, variant: str, server: Server, latency: flo
 
 def time_command(command: list[str]) -> float:
     start = time.monotonic()
-    subprocess.run(command, cwd=str(REPO), env=driver_env(), capture_output=True, timeout=60)
+    subprocess.run(command, cwd=str(REPO), env=driver_env(), capture_output=True, timeout=60, check=False)
     return time.monotonic() - start
 
 
@@ -134,12 +134,13 @@ def run_extras(reps: int, server: Server, results: dict) -> None:
                                     for _ in range(reps)]}
     model = subprocess.run([sys.executable, str(HERE / "bench_model.py"), server.url,
                             "--reps", "1"], env=driver_env(), capture_output=True, text=True,
-                           timeout=900)
+                           timeout=900, check=False)
     results["model_layer"] = {"ours": [_last_json(model.stdout, model.stderr)]}
     tui = HERE / "bench_tui.py"
     if tui.exists():
         run = subprocess.run([sys.executable, str(tui), "--json"], cwd=str(REPO),
-                             env=driver_env(), capture_output=True, text=True, timeout=600)
+                             env=driver_env(), capture_output=True, text=True, timeout=600,
+                             check=False)
         results["tui"] = {"ours": [_last_json(run.stdout, run.stderr)]}
 
 

@@ -12,10 +12,11 @@ samples of the driver's process tree.
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import procmem
 
@@ -41,7 +42,7 @@ class Scenario:
     title: str
     prompt: str
     script: dict
-    measure: Callable[["Observed"], dict]
+    measure: Callable[[Observed], dict]
     context: dict | None = None
     settings: dict = field(default_factory=dict)          # ours: RLM(**settings)
     theirs_settings: dict = field(default_factory=dict)   # theirs: RLM(**theirs_settings)
@@ -101,7 +102,7 @@ def overhead(obs: Observed) -> list[float]:
 
 def turn_gaps(entries: list[dict]) -> list[float]:
     ordered = sorted(entries, key=lambda e: e["arrival"])
-    return [b["arrival"] - a["end"] for a, b in zip(ordered, ordered[1:])]
+    return [b["arrival"] - a["end"] for a, b in itertools.pairwise(ordered)]
 
 
 # --- measures -----------------------------------------------------------------------------

@@ -55,7 +55,7 @@ class Script:
     chunk: int = 4
 
     @classmethod
-    def from_dict(cls, data: dict, default_latency: float) -> "Script":
+    def from_dict(cls, data: dict, default_latency: float) -> Script:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known.setdefault("latency", default_latency)
         return cls(**known)

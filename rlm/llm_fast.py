@@ -4,12 +4,10 @@ litellm serves every provider, but each call through it costs milliseconds of Py
 (logging objects, cost maps, response wrapping) and importing it costs seconds. For the two
 kinds of server a local-first user talks to most (an OpenAI-compatible ``/v1`` endpoint
 named by an api base, and Ollama) ``FastModel`` speaks HTTP/1.1 itself over asyncio
-streams: keep-alive connections pooled per event loop, streaming only when someone listens
-to tokens (``on_token``), JSON decoded once per event. ``supports(model, api_base)`` says
-whether a model string can take this door; everything else stays with litellm.
-
-It implements ``rlm.llm.Model`` and returns each call's own usage (server-reported, else
-counted with tiktoken) and cost (0 for local servers, litellm's price table otherwise).
+streams: keep-alive connections pooled per event loop (closed when it shuts down),
+streaming only when someone listens to tokens (``on_token``). ``supports(model, api_base)``
+says whether a model can take this door; ``FastFirstModel`` sends the rest to litellm.
+Usage is the server's, else tiktoken's count; cost is 0 locally, else litellm's price.
 """
 
 from __future__ import annotations
@@ -20,7 +18,8 @@ import os
 import ssl
 import time
 import weakref
-from typing import Any, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from rlm.errors import ModelNotFound, ProviderError, ServerUnreachable
@@ -40,6 +39,34 @@ def supports(model: str, api_base: str | None = None) -> bool:
     compatible ones (``openai/``, ``hosted_vllm/``, ...) sent to an explicit api base."""
     provider = provider_of(model)
     return provider in OLLAMA_PROVIDERS or (provider in OPENAI_COMPATIBLE and bool(api_base))
+
+
+class FastFirstModel:
+    """``rlm.llm.Model``: each call goes through ``FastModel`` when ``supports`` allows it,
+    else through ``fallback`` (default: a ``LiteLLMModel`` with the same ``api_base``/``env``).
+    """
+
+    def __init__(self, api_base: str | None = None, *, env: Mapping[str, str] | None = None,
+                 fallback=None):
+        self.api_base = api_base or None
+        self.env = os.environ if env is None else env
+        self.fast = FastModel(api_base, env=self.env)
+        self._fallback = fallback
+
+    def fallback(self):
+        """The ``Model`` for providers this door does not serve (built on first use)."""
+        if self._fallback is None:
+            from rlm.llm import LiteLLMModel
+
+            self._fallback = LiteLLMModel(api_base=self.api_base, env=self.env)
+        return self._fallback
+
+    async def complete(self, messages: list[dict], *, model: str, stop: Sequence[str] = (),
+                       max_tokens: int | None = None,
+                       on_token: TokenCallback | None = None) -> Completion:
+        door = self.fast if supports(model, self.api_base) else self.fallback()
+        return await door.complete(messages, model=model, stop=stop, max_tokens=max_tokens,
+                                   on_token=on_token)
 
 
 class _HTTPStatus(Exception):
@@ -62,6 +89,12 @@ class _Pool:
 
     def __init__(self):
         self.idle: dict[tuple, list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
+        self.watch = _close_at_shutdown(self)
+
+    async def start(self) -> None:
+        """Close the idle connections when the loop shuts down: ``asyncio.run`` closes
+        every started async generator of its loop before closing the loop itself."""
+        await anext(self.watch)
 
     async def open(self, key: tuple) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
         idle = self.idle.get(key, [])
@@ -88,6 +121,13 @@ class _Pool:
             for _, writer in conns:
                 writer.close()
         self.idle.clear()
+
+
+async def _close_at_shutdown(pool: _Pool) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        pool.close()
 
 
 class FastModel:
@@ -122,12 +162,6 @@ class FastModel:
         text, usage = await self._call(model, base, url, body, ollama, on_token)
         return self._completion(model, base, messages, text, usage, time.monotonic() - started)
 
-    async def aclose(self) -> None:
-        """Close this event loop's idle connections (they also close with the loop)."""
-        pool = self._pools.pop(asyncio.get_running_loop(), None)
-        if pool:
-            pool.close()
-
     # --- one call, with retries ---------------------------------------------------------
     async def _call(self, model: str, base: str, url: str, body: dict, ollama: bool,
                     on_token: TokenCallback | None) -> tuple[str, tuple[int, int] | None]:
@@ -145,7 +179,7 @@ class FastModel:
             except _HTTPStatus as exc:
                 if exc.status not in RETRY_STATUS or attempt == ATTEMPTS:
                     raise _status_error(model, base, exc, ollama) from None
-            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, asyncio.IncompleteReadError) as exc:
                 if sent_tokens or attempt == ATTEMPTS or isinstance(exc, ConnectionRefusedError):
                     raise ServerUnreachable(_unreachable(model, base, exc, ollama),
                                             model=model) from None
@@ -158,12 +192,12 @@ class FastModel:
         parts = urlsplit(url)
         tls = parts.scheme == "https"
         key = (parts.hostname, parts.port or (443 if tls else 80), tls)
-        pool = self._pool()
+        pool = await self._pool()
         payload = json.dumps(body).encode()
+        accept = "text/event-stream" if body.get("stream") and not ollama else "application/json"
         head = (f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-                f"Accept: {'text/event-stream' if body.get('stream') and not ollama else 'application/json'}\r\n"
-                f"User-Agent: rlm\r\n{self._auth(ollama)}\r\n").encode()
+                f"Accept: {accept}\r\nUser-Agent: rlm\r\n{self._auth(ollama)}\r\n").encode()
         for fresh_try in (False, True):
             reader, writer, reused = await pool.open(key)
             try:
@@ -197,12 +231,12 @@ class FastModel:
         return await (_ollama_stream if ollama else _openai_stream)(_lines(chunks), on_token)
 
     # --- helpers ------------------------------------------------------------------------
-    def _pool(self) -> _Pool:
+    async def _pool(self) -> _Pool:
         loop = asyncio.get_running_loop()
-        pool = self._pools.get(loop)
-        if pool is None:
-            pool = self._pools[loop] = _Pool()
-        return pool
+        if loop not in self._pools:
+            self._pools[loop] = pool = _Pool()
+            await pool.start()
+        return self._pools[loop]
 
     def _base(self, ollama: bool) -> str:
         if self.api_base:
@@ -214,9 +248,7 @@ class FastModel:
                             "models. Set RLM_API_BASE or pass --api-base.")
 
     def _auth(self, ollama: bool) -> str:
-        key = self.api_key
-        if key is None and not ollama:
-            key = next((self.env[v] for v in KEY_VARS["openai"] if self.env.get(v)), None)
+        key = self.api_key if ollama else self.api_key or self.env.get(KEY_VARS["openai"][0])
         return f"Authorization: Bearer {key}\r\n" if key else ""
 
     def _completion(self, model: str, base: str, messages: list[dict], text: str,
@@ -243,20 +275,16 @@ def _openai_request(base, name, messages, stop, max_tokens, stream):
 
 
 def _ollama_request(base, name, messages, stop, max_tokens, stream):
-    options: dict[str, Any] = {}
-    if stop:
-        options["stop"] = list(stop)
-    if max_tokens:
-        options["num_predict"] = max_tokens
-    body = {"model": name, "messages": messages, "stream": stream, "options": options}
-    return f"{base}/api/chat", body
+    options = {"stop": list(stop)} if stop else {}
+    options |= {"num_predict": max_tokens} if max_tokens else {}
+    return f"{base}/api/chat", {"model": name, "messages": messages, "stream": stream,
+                                "options": options}
 
 
 # --- replies ------------------------------------------------------------------------------
 def _openai_whole(data: dict) -> tuple[str, tuple[int, int] | None]:
-    choices = data.get("choices") or [{}]
-    text = ((choices[0].get("message") or {}).get("content")) or ""
-    return text, _openai_usage(data.get("usage"))
+    message = ((data.get("choices") or [{}])[0].get("message")) or {}
+    return message.get("content") or "", _openai_usage(data.get("usage"))
 
 
 def _openai_usage(usage: dict | None) -> tuple[int, int] | None:

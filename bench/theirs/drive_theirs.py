@@ -11,12 +11,12 @@ import time
 
 T_MAIN = time.monotonic()
 
-import os  # noqa: E402
-import sys  # noqa: E402
+import os
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # bench/ (drivelib); never the repository root
-import drivelib  # noqa: E402
+import drivelib
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 RLMS_VERSION = "0.1.3"
+VERSION_PROBE = "import importlib.metadata as m; print(m.version('rlms'))"
 DEFAULT_VENV = Path(os.environ.get("RLM_BENCH_THEIRS_VENV", "/tmp/rlm-bench-theirs/venv"))
 
 
@@ -22,9 +23,8 @@ def installed(venv: Path = DEFAULT_VENV) -> bool:
     python = python_of(venv)
     if not python.exists():
         return False
-    probe = subprocess.run([str(python), "-c", "import importlib.metadata as m; "
-                            "print(m.version('rlms'))"], capture_output=True, text=True,
-                           cwd="/tmp")
+    probe = subprocess.run([str(python), "-c", VERSION_PROBE], capture_output=True, text=True,
+                           cwd="/tmp", check=False)
     return probe.returncode == 0 and probe.stdout.strip() == RLMS_VERSION
 
 
