@@ -1,8 +1,8 @@
 """Run one scenario with this engine (``python bench/drive_ours.py SPEC.json``).
 
 The engine reaches the bench server as ``openai/bench`` with ``api_base`` through its
-default model layer (variant ``ours``), or through ``rlm.llm_fast`` injected as the client
-(variant ``ours-fast``). See ``drivelib`` for the protocol with the runner.
+default model layer (variant ``ours``), or with ``rlm.llm_fast.FastFirstModel`` injected as
+the client (variant ``ours-fast``). See ``drivelib`` for the protocol with the runner.
 """
 
 import time
@@ -25,9 +25,9 @@ def main() -> None:
     settings = dict(spec.get("settings") or {})
     client = None
     if spec.get("variant") == "ours-fast":
-        from rlm.llm_fast import FastModel
+        from rlm.llm_fast import FastFirstModel
 
-        client = FastModel(api_base=spec["server"] + "/v1")
+        client = FastFirstModel(api_base=spec["server"] + "/v1")
     rlm = RLM(model="openai/bench", api_base=spec["server"] + "/v1", client=client,
               **settings)
 
