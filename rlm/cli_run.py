@@ -71,7 +71,19 @@ def make_plan(args) -> Plan:
         plan.client = profile.make_client()
     if not args.dry_run:
         plan.trace = Path(args.trace).expanduser() if args.trace else _default_trace()
+        check_writable(plan.trace)
     return plan
+
+
+def check_writable(path: Path) -> None:
+    """Fail before the run when the trace cannot be written (not halfway through it)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"Cannot write the trace to {path}: {exc.strerror or exc}. Pass "
+                          f"--trace with a writable path.") from None
 
 
 def check_settings(settings: dict[str, Any], profile) -> None:

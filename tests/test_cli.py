@@ -109,3 +109,11 @@ def test_a_local_only_profile_refuses_a_hosted_model_before_any_call():
 def test_command_modules_import_neither_the_screen_nor_litellm(module):
     loaded = modules_loaded_by(f"import {module}")
     assert not {m for m in loaded if m.split(".")[0] in ("textual", "rich", "tui", "litellm")}
+
+
+def test_an_unwritable_trace_path_is_bad_input(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    done = rlm("run", "q", "--model", "ollama/llama3", "--trace", str(blocker / "t.jsonl"))
+    assert done.returncode == 2
+    assert f"Cannot write the trace to {blocker / 't.jsonl'}" in done.stderr
