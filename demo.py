@@ -177,4 +177,8 @@ def report(result, hay: Haystack) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # while the haystack is built, before Ctrl-C cancels a run
+        print("\ndemo: cancelled.", file=sys.stderr)
+        sys.exit(130)
