@@ -178,7 +178,8 @@ async def preflight_all(plan: Plan, models: list[str]) -> list[str]:
         errors: list[ModelError] = []
         for d in deployments:
             try:
-                await preflight(d.model, api_base=d.api_base or plan.client._default_base(d.model))
+                await preflight(d.model,
+                                api_base=d.api_base or plan.client.default_base(d.model))
             except ModelError as exc:
                 errors.append(exc)
         if len(errors) == len(deployments):

@@ -16,6 +16,7 @@ from typing import Any
 
 from rlm.errors import ProviderError
 from rlm.llm import Completion, Model, TokenCallback
+from rlm.llm_providers import is_ollama, ollama_host
 from rlm.profiles import Deployment
 
 DEFAULT_ROUTER_OPTIONS = {"routing_strategy": "simple-shuffle", "num_retries": 1,
@@ -84,7 +85,7 @@ class RouterModel:
         entries = []
         for i, d in enumerate(self.deployments):
             params: dict[str, Any] = {"model": d.model}
-            api_base = d.api_base or self._default_base(d.model)
+            api_base = d.api_base or self.default_base(d.model)
             if api_base:
                 params["api_base"] = api_base
             if d.api_key_env:
@@ -103,14 +104,11 @@ class RouterModel:
             self._fallback = LiteLLMModel(api_base=self.api_base, env=self.env)
         return self._fallback
 
-    def _default_base(self, model: str) -> str | None:
+    def default_base(self, model: str) -> str | None:
+        """The api base of a deployment that names none: the profile's, else OLLAMA_HOST."""
         if self.api_base:
             return self.api_base
-        if model.startswith(("ollama/", "ollama_chat/")):
-            host = self.env.get("OLLAMA_HOST", "").strip()
-            if host:
-                return host if "//" in host else f"http://{host}"
-        return None
+        return ollama_host(self.env) if is_ollama(model) else None
 
     def _completion(self, model: str, messages: list[dict], text: str,
                     usage: tuple[int, int] | None, seconds: float) -> Completion:
@@ -121,7 +119,7 @@ class RouterModel:
             usage = (tokens.count_messages(messages, deployment.model),
                      tokens.count_tokens(text, deployment.model))
         cost = tokens.cost_usd(deployment.model, usage[0], usage[1],
-                               deployment.api_base or self._default_base(deployment.model))
+                               deployment.api_base or self.default_base(deployment.model))
         return Completion(text=text, model=model, prompt_tokens=usage[0],
                           completion_tokens=usage[1], cost_usd=cost, seconds=seconds)
 
