@@ -1,0 +1,489 @@
+"""``rlm-tui``: run a task and watch every recursive agent think, act and answer, live.
+
+The engine runs in one thread worker; its events cross to the UI only as ``EngineEvents``
+messages (``tui.bridge``), which feed a ``RunState`` (the engine's own ``TreeBuilder``), which
+drives the tree and the transcript. Collaborators are injected (engine factory, model
+discovery, clock, trace folder) so tests run the real app with a scripted model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Input, Tree
+
+from rlm import events as ev
+from tui.bridge import EngineEvents, EventBridge, RunEnded
+from tui.context_check import ContextCheck, check_context
+from tui.discovery import Discovery, discover_models
+from tui.runner import (EngineFactory, RunHandle, RunRequest, default_engine, execute,
+                        new_trace_path)
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.context import ContextScreen
+from tui.screens.help import HelpScreen
+from tui.screens.limits import LimitsScreen
+from tui.screens.model import ModelScreen
+from tui.state import Applied, RunState
+from tui.widgets.agent_tree import AgentTree
+from tui.widgets.bars import SettingsBar, TotalsBar
+from tui.widgets.result_panel import ResultPanel
+from tui.widgets.transcript import TranscriptView
+
+MAIN_ACTIONS = ("run", "cancel_run", "new_run", "open_context", "choose_model", "set_limits",
+                "copy_answer", "help")
+QUIT_WAIT = 60.0  # seconds to wait for the engine to close its sandboxes when quitting
+
+
+class RLMApp(App[None]):
+    """The rlm terminal UI.
+
+    Args:
+        question: run this at once on start.
+        context: path of a text file or folder to pass as the context.
+        model, max_depth, max_steps: settings of the runs (``None``: the engine's default).
+        replay: a trace file to open instead of running anything (no model needed).
+        engine_factory: builds the engine for a ``RunRequest`` (tests: a scripted model).
+        discover: lists models for the model picker.
+        clock: wall-clock time for elapsed times (tests: a fixed clock).
+        trace_dir: where each run's trace is written (``None``: no trace).
+        preload: import litellm in the background after the first frame.
+        cursor_blink: blink the question box's cursor (off for snapshots).
+    """
+
+    CSS_PATH = str(Path(__file__).with_name("rlm.tcss"))
+    TITLE = "rlm"
+    BINDINGS = [
+        Binding("ctrl+r", "run", "Run", priority=True),
+        Binding("ctrl+x", "cancel_run", "Cancel", priority=True),
+        Binding("ctrl+n", "new_run", "New", priority=True),
+        Binding("ctrl+o", "open_context", "Context", priority=True),
+        Binding("ctrl+t", "choose_model", "Model", priority=True),
+        Binding("ctrl+l", "set_limits", "Limits", priority=True),
+        Binding("ctrl+y", "copy_answer", "Copy", priority=True),
+        Binding("f1", "help", "Help", priority=True),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, question: str | None = None, *, context: str | None = None,
+                 model: str | None = None, max_depth: int | None = None,
+                 max_steps: int | None = None, replay: str | None = None,
+                 engine_factory: EngineFactory = default_engine,
+                 discover: Callable[[], Discovery] = discover_models,
+                 clock: Callable[[], float] = time.time, trace_dir: str | Path | None = None,
+                 preload: bool = False, cursor_blink: bool = True,
+                 browse_root: str | Path = ".") -> None:
+        super().__init__()
+        self.startup_question, self.replay_path = question, replay
+        self.context, self.model = context, model
+        self.max_depth, self.max_steps = max_depth, max_steps
+        self.engine_factory, self.discover = engine_factory, discover
+        self.clock = clock
+        self.trace_dir = Path(trace_dir) if trace_dir else None
+        self.preload, self.cursor_blink, self.browse_root = preload, cursor_blink, browse_root
+        self.state = RunState(clock)
+        self.run_no = 0
+        self.handle: RunHandle | None = None
+        self.bridge: EventBridge | None = None
+
+    # --- layout -------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        # Kept as attributes: the app's own queries would search a dialog when one is open.
+        self.agent_tree = AgentTree(self.state_now, id="agents")
+        self.transcript = TranscriptView(id="transcript")
+        self.result_panel = ResultPanel(id="result")
+        self.question_box = Input(placeholder="Ask a question and press enter to run it…",
+                                  id="question")
+        self.question_box.cursor_blink = self.cursor_blink
+        self.settings_bar = SettingsBar(id="settings")
+        self.totals_bar = TotalsBar(id="totals")
+        with Horizontal(id="main"):
+            with Vertical(id="agents-pane") as pane:
+                pane.border_title = "Agents"
+                yield self.agent_tree
+            yield self.transcript
+        yield self.result_panel
+        with Vertical(id="ask"):
+            yield self.question_box
+            yield self.settings_bar
+        yield self.totals_bar
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self._tick)
+        self._show_settings()
+        self._show_totals()
+        self.transcript.border_title = "Transcript"
+        if self.preload:
+            threading.Thread(target=_preload_litellm, name="rlm-preload", daemon=True).start()
+        if self.replay_path:
+            self.open_replay(self.replay_path)
+        elif self.startup_question:
+            self.question_box.value = self.startup_question
+            self.action_run()
+        self.question_box.focus()
+
+    @property
+    def running(self) -> bool:
+        return self.handle is not None and not self.handle.done.is_set()
+
+    def state_now(self) -> float:
+        return self.state.now()
+
+    # --- running ------------------------------------------------------------------------
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "question":
+            self.action_run()
+
+    def action_run(self) -> None:
+        """Run the question in the box (enter in the box does the same)."""
+        if self.running:
+            self.notify("A run is in progress: ctrl+x cancels it.", severity="warning")
+            return
+        question = self.question_box.value.strip()
+        if not question:
+            self.notify("Type a question first.", severity="warning")
+            self.question_box.focus()
+            return
+        check = check_context(self.context)
+        if not check.ok:
+            self._show_start_error("The context cannot be used", check.message,
+                                   "ctrl+o picks another context.")
+            return
+        self.start_run(RunRequest(question, check.path, self.model or None, self.max_depth,
+                                  self.max_steps))
+
+    def start_run(self, request: RunRequest) -> None:
+        self.run_no += 1
+        self._reset_view(RunState(self.clock))
+        self.handle = RunHandle()
+        self.bridge = EventBridge(self.post_message, self.run_no)
+        trace = new_trace_path(self.trace_dir, self.clock()) if self.trace_dir else None
+        self.sub_title = _short(request.question, 60)
+        self._show_totals()
+        self.run_engine(request, self.handle, self.bridge, trace)
+        self.refresh_bindings()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="run",
+          description="rlm run: the engine and its sandboxes")
+    def run_engine(self, request: RunRequest, handle: RunHandle, bridge: EventBridge,
+                   trace: Path | None) -> None:
+        # Runs in a thread: it may only post messages.
+        self.post_message(execute(request, self.engine_factory, bridge, handle, trace))
+
+    def on_engine_events(self, message: EngineEvents) -> None:
+        if self.bridge is None or message.run_no != self.run_no:
+            return  # a finished run's stragglers
+        self.show_events(self.bridge.take(message))
+
+    def show_events(self, events: Sequence[ev.Event]) -> Applied:
+        """Apply engine events to the state and repaint what they changed."""
+        applied = self.state.apply(events)
+        tree = self.agent_tree
+        for agent in applied.new_agents:
+            tree.add_agent(agent)
+        for agent_id in applied.touched:
+            tree.refresh_agent(agent_id)
+        shown = self.transcript.agent_id
+        if shown in applied.touched or shown in applied.streamed:
+            agent = self.state.node(shown)
+            if agent is not None:
+                self.transcript.update(agent, self.state.stream_text(shown))
+        for agent in applied.finished:
+            self._notify_finished(agent)
+        tree.follow(self.state.active)
+        if tree.cursor_node is None and tree.nodes:
+            tree.show_agent(next(iter(tree.nodes)))
+        return applied
+
+    def on_run_ended(self, message: RunEnded) -> None:
+        if message.run_no != self.run_no:
+            return
+        self.refresh_bindings()
+        if message.error is not None:
+            self._show_start_error("The run stopped with an error" if self.state.root
+                                   else "The run could not start", message.error,
+                                   _hint(message.error_kind))
+            return
+        result = message.result
+        status = getattr(result, "status", "failed")
+        totals = self.state.totals()
+        self.result_panel.show_result(status, getattr(result, "answer", "") or "", totals,
+                                      message.trace_path, getattr(result, "error", None),
+                                      getattr(result, "limit_hit", None))
+        self._notify_end(status, message.trace_path)
+        self.agent_tree.follow(self.state.root.agent_id if self.state.root else None)
+        self._show_totals()
+
+    @on(Tree.NodeHighlighted, "#agents")
+    def show_highlighted(self, event: Tree.NodeHighlighted) -> None:
+        agent = event.node.data
+        if agent is not None and agent.agent_id != self.transcript.agent_id:
+            self.transcript.show(agent, self.state.stream_text(agent.agent_id))
+
+    # --- replay -------------------------------------------------------------------------
+    def open_replay(self, path: str) -> None:
+        """Rebuild a past run (finished or cut off) from its trace; no model needed.
+
+        The trace's events go through the same ``RunState`` as a live run's, so the replay
+        shows the same tree, labels and transcripts.
+        """
+        from rlm.trace import read_trace
+
+        try:
+            header, events = read_trace(path)
+        except OSError as exc:
+            self._show_start_error("Cannot open the trace", f"{path}: {exc.strerror or exc}.",
+                                   "Pass the path of a .jsonl trace written by rlm or rlm-tui.")
+            return
+        state = RunState.replay(header, events, self.clock)
+        if state.root is None:
+            self._show_start_error("Nothing to replay", f"{path} has no agent events: it is "
+                                   f"not an rlm trace, or the run died before it began.")
+            return
+        self._reset_view(state)
+        self.sub_title = f"replay of {Path(path).name}"
+        self.agent_tree.add_tree(state.root)
+        self.agent_tree.show_agent(state.root.agent_id)
+        self._show_replay_end(path)
+
+    def _show_replay_end(self, path: str) -> None:
+        end = self.state.finished
+        totals = self.state.totals()
+        if end is not None:
+            self.result_panel.show_result(end.status, end.answer or "", totals, path,
+                                          end.error, end.limit_hit)
+            return
+        running = [n.agent_id for n in self.state.builder.nodes.values() if n.finished is None]
+        self.result_panel.show_result(
+            "failed", "", totals, path,
+            f"This trace stops before the run finished (the run crashed or was killed); "
+            f"{len(running)} agent(s) had not finished: {', '.join(running[:8])}.")
+        self.result_panel.border_title = "✗ Cut-off trace: the run did not finish"
+        self._show_totals()
+
+    # --- view helpers -------------------------------------------------------------------
+    def _reset_view(self, state: RunState) -> None:
+        self.state = state
+        self.agent_tree.reset_agents()
+        self.transcript.show(None)
+        self.result_panel.hide()
+
+    def _tick(self) -> None:
+        if self.running:
+            self.agent_tree.refresh_active()
+        self._show_totals()
+
+    def _show_totals(self) -> None:
+        if self.running:
+            label = "running"
+        elif self.state.frozen_at is not None:
+            label = "replay"
+        else:
+            label = "finished" if self.state.finished else "ready"
+        self.totals_bar.show(self.state.totals(), label)
+
+    def _show_settings(self) -> None:
+        self.settings_bar.show(self.context, self.model, self.max_depth, self.max_steps)
+
+    def _show_start_error(self, title: str, message: str, hint: str = "") -> None:
+        self.notify(message, title=title, severity="error", timeout=10)
+        self.result_panel.show_error(title, message, hint)
+        self._show_totals()
+
+    def _notify_finished(self, agent) -> None:
+        if agent.status == "failed":
+            self.notify(f"Agent {agent.agent_id} failed: {agent.error or 'unknown error'}",
+                        severity="error", timeout=8)
+        elif agent.status == "limit":
+            self.notify(f"Agent {agent.agent_id} hit the {agent.limit_hit or '?'} limit and "
+                        f"gave its best answer.", severity="warning", timeout=6)
+
+    def _notify_end(self, status: str, trace: str | None) -> None:
+        where = f" Trace: {trace}" if trace else ""
+        if status == "answered":
+            self.notify(f"Answered.{where}", title="Run finished", timeout=6)
+        elif status == "cancelled":
+            self.notify(f"Run cancelled; every sandbox was closed.{where}", severity="warning")
+        elif status == "limit":
+            self.notify(f"A limit was hit; the best answer is shown.{where}",
+                        severity="warning")
+        else:
+            self.notify(f"The run failed.{where}", severity="error")
+
+    # --- actions ------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide the app's keys under a dialog; grey out what the run state forbids."""
+        if action in MAIN_ACTIONS and isinstance(self.screen, ModalScreen):
+            return False
+        if action == "cancel_run" and not self.running:
+            return None
+        if action in ("run", "new_run", "set_limits", "choose_model", "open_context") \
+                and self.running:
+            return None
+        return True
+
+    def action_cancel_run(self) -> None:
+        """Cancel the run: the engine ends every agent and kills every sandbox."""
+        if not self.running or self.handle is None:
+            self.notify("No run to cancel.", timeout=3)
+            return
+        self.handle.cancel()
+        self.notify("Cancelling: closing every sandbox…", timeout=4)
+
+    def action_new_run(self) -> None:
+        if self.running:
+            self.notify("A run is in progress: ctrl+x cancels it first.", severity="warning")
+            return
+        self.run_no += 1
+        self.handle = self.bridge = None
+        self._reset_view(RunState(self.clock))
+        self.sub_title = ""
+        self.question_box.value = ""
+        self.question_box.focus()
+        self._show_totals()
+
+    def action_open_context(self) -> None:
+        def chosen(check: ContextCheck | None) -> None:
+            if check is not None:
+                self.context = check.path
+                self._show_settings()
+                self.notify(check.message, title="Context", timeout=4)
+        self.push_screen(ContextScreen(self.context, self.browse_root), chosen)
+
+    def action_choose_model(self) -> None:
+        def chosen(model: str | None) -> None:
+            if model is not None:
+                self.model = model or None
+                self._show_settings()
+        self.push_screen(ModelScreen(self.model, self.discover), chosen)
+
+    def action_set_limits(self) -> None:
+        def chosen(limits: tuple[int | None, int | None] | None) -> None:
+            if limits is not None:
+                self.max_depth, self.max_steps = limits
+                self._show_settings()
+        self.push_screen(LimitsScreen(self.max_depth, self.max_steps), chosen)
+
+    def action_copy_answer(self) -> None:
+        """Copy the selected agent's answer (the run's answer when nothing else is)."""
+        agent = self.agent_tree.selected_agent
+        text = (agent.answer if agent and agent.answer else "") or self.result_panel.answer
+        if not text:
+            self.notify("No answer to copy yet.", timeout=3)
+            return
+        self.copy_to_clipboard(text)
+        self.notify(f"Copied {len(text):,} characters.", timeout=3)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.key_rows()))
+
+    async def action_quit(self) -> None:
+        """Quit; during a run, ask first, then cancel it and wait for its sandboxes."""
+        if not self.running:
+            self.exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.stop_and_exit()
+        self.push_screen(ConfirmScreen("A run is in progress. Cancel it and quit?",
+                                       yes="Cancel the run and quit", no="Keep running"),
+                         answered)
+
+    @work(exclusive=True, group="quit", description="cancel the run, then quit")
+    async def stop_and_exit(self) -> None:
+        handle = self.handle
+        if handle is not None:
+            handle.cancel()
+            self.notify("Cancelling the run: closing every sandbox…", timeout=QUIT_WAIT)
+            await asyncio.to_thread(handle.wait, QUIT_WAIT)
+        self.exit()
+
+    def on_unmount(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()  # whatever ended the app, the engine must stop too
+
+    # --- help and command palette -------------------------------------------------------
+    def key_rows(self) -> list[tuple[str, str, str]]:
+        rows = [("enter", "Run the question", "question box")]
+        rows += [(b.key, b.description, "anywhere") for b in self.BINDINGS]
+        rows += [(b.key, b.description, "agent tree") for b in AgentTree.BINDINGS]
+        rows += [("↑ ↓ / click", "Select an agent (stops following)", "agent tree"),
+                 ("shift+← ", "Jump to the parent", "agent tree"),
+                 ("tab", "Next pane", "anywhere"),
+                 ("ctrl+p", "Command palette", "anywhere")]
+        return rows
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Run", "Run the question in the box", self.action_run)
+        yield SystemCommand("Cancel run", "Stop every agent and sandbox", self.action_cancel_run)
+        yield SystemCommand("New run", "Clear the screen for a new question",
+                            self.action_new_run)
+        yield SystemCommand("Open context", "Pick a text file or folder as the context",
+                            self.action_open_context)
+        yield SystemCommand("Choose model", "Pulled Ollama models and hosted ones",
+                            self.action_choose_model)
+        yield SystemCommand("Set limits", "Max depth and max steps of the next run",
+                            self.action_set_limits)
+        yield SystemCommand("Copy answer", "Copy the answer to the clipboard",
+                            self.action_copy_answer)
+        yield SystemCommand("Follow the active agent", "Move with the agent that works",
+                            self.agent_tree.action_follow)
+        yield SystemCommand("Help", "Keys and agent marks", self.action_help)
+
+
+def _hint(kind: str | None) -> str:
+    return {
+        "ServerUnreachable": "Start Ollama (`ollama serve`) or set OLLAMA_HOST, then ctrl+r.",
+        "ModelNotFound": "Pull the model (`ollama pull NAME`) or pick another with ctrl+t.",
+        "MissingKey": "Set the provider's API key in the environment or .env, or pick a "
+                      "local model with ctrl+t.",
+        "ContextError": "ctrl+o picks another context.",
+        "ConfigError": "ctrl+l sets the limits; ctrl+t the model.",
+    }.get(kind or "", "Fix the cause above, then ctrl+r runs again.")
+
+
+def _short(text: str, limit: int) -> str:
+    words = " ".join(text.split())
+    return words if len(words) <= limit else words[:limit - 1] + "…"
+
+
+def _preload_litellm() -> None:
+    """Import litellm while the user reads the first frame (it takes seconds)."""
+    try:
+        from rlm import llm
+
+        preload = getattr(llm, "preload", None)
+        if preload is not None:
+            preload()
+    except Exception:  # a failed preload only means the first call loads it
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``rlm-tui`` and ``python -m tui``."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    from tui.args import parse_args
+
+    args = parse_args(argv)
+    import dotenv
+
+    dotenv.load_dotenv()
+    from rlm.paths import traces_dir
+
+    app = RLMApp(args.question, context=args.context, model=args.model,
+                 max_depth=args.max_depth, max_steps=args.max_steps, replay=args.replay,
+                 trace_dir=traces_dir(), preload=not args.replay)
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,144 @@
+"""One agent's events as transcript entries: Thought, Action, Observation, sub-calls, Final.
+
+Each function returns a Rich renderable (or ``None`` for events the transcript skips) and a
+CSS class for its box. The model's reply is split with the engine's own parser, so what the
+screen calls Thought or Action is exactly what the agent loop acted on.
+"""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.syntax import Syntax
+from rich.text import Text
+
+from rlm import events as ev
+from rlm.parse import parse_reply
+from tui.render import human_seconds, human_tokens, short
+
+MAX_CHARS = 6000  # a transcript entry shows at most this much; the trace has it all
+
+Entry = tuple[RenderableType, str]
+
+
+def render_event(event: ev.Event) -> Entry | None:
+    """The entry for one event, or ``None`` when the transcript shows nothing for it."""
+    render = _RENDERERS.get(type(event))
+    return render(event) if render else None
+
+
+def _started(event: ev.AgentStarted) -> Entry:
+    text = Text.assemble(("Task  ", "bold"), _clip(event.task))
+    info = event.context_info or {}
+    facts = [f"model {event.model}"] if event.model else []
+    if info:
+        size = info.get("chars") or info.get("bytes") or info.get("items")
+        unit = "chars" if info.get("chars") else "bytes" if info.get("bytes") else "items"
+        facts.append(f"context {info.get('type', '?')}" + (f", {size:,} {unit}" if size else ""))
+    if facts:
+        text.append("\n" + " · ".join(facts), style="dim")
+    return text, "task"
+
+
+def _step(event: ev.StepStarted) -> Entry:
+    if event.kind == "best_answer":
+        return Text("Best answer (a limit was hit)", style="bold magenta"), "step"
+    return Text(f"Step {event.step}", style="bold"), "step"
+
+
+def _replied(event: ev.ModelReplied) -> Entry:
+    reply = parse_reply(event.text)
+    parts: list[RenderableType] = []
+    if reply.thought:
+        parts.append(Text.assemble(("Thought  ", "bold cyan"), _clip(reply.thought)))
+    for code in reply.code_blocks:
+        parts.append(Text("Action", style="bold yellow"))
+        parts.append(Syntax(_clip(code), "python", theme="monokai", word_wrap=True,
+                            background_color="default"))
+    if reply.final_answer is not None and not reply.code_blocks:
+        parts.append(Text.assemble(("Final Answer  ", "bold green"), _clip(reply.final_answer)))
+    elif reply.final_var is not None:
+        parts.append(Text(f"FINAL_VAR({reply.final_var})", style="bold green"))
+    if not parts:
+        parts.append(Text(_clip(event.text) or "(empty reply)", style="italic"))
+    parts.append(Text(f"{human_tokens(event.prompt_tokens)} in · "
+                      f"{human_tokens(event.completion_tokens)} out · "
+                      f"{human_seconds(event.seconds)}", style="dim"))
+    return Group(*parts), "reply"
+
+
+def _observation(event: ev.Observation) -> Entry:
+    head = Text("Observation", style="bold red" if event.error else "bold blue")
+    notes = []
+    if event.cut_chars:
+        notes.append(f"{event.cut_chars:,} characters cut from the middle")
+    if event.timed_out:
+        notes.append("stopped: action time limit")
+    if event.restarted:
+        notes.append("sandbox restarted, variables lost")
+    if notes:
+        head.append("  (" + "; ".join(notes) + ")", style="dim")
+    body = Text(_clip(event.text.rstrip("\n")), style="red" if event.error else "")
+    return Group(head, body), "observation-error" if event.error else "observation"
+
+
+def _subcall(event: ev.SubCall) -> Entry:
+    line = Text("↳ ", style="dim")
+    if event.kind == "rlm_query":
+        line.append(f"rlm_query → agent {event.child_id or '?'}", style="bold magenta")
+    else:
+        line.append(event.kind, style="bold cyan")
+    line.append(f"  {short(event.prompt, 60)!r}", style="")
+    if event.error:
+        line.append(f"  ✗ {short(event.error, 80)}", style="red")
+    else:
+        line.append(f"  → {short(event.answer, 60)!r}", style="green")
+    tokens = event.prompt_tokens + event.completion_tokens
+    stats = [f"{human_tokens(tokens)} tok"] if tokens else []
+    stats.append(human_seconds(event.seconds))
+    line.append("  " + " · ".join(stats), style="dim")
+    return line, "subcall"
+
+
+def _status(event: ev.AgentStatus) -> Entry | None:
+    if event.status == "waiting":
+        return Text("⋯ waiting for child agents", style="dim cyan"), "status"
+    return None
+
+
+def _finished(event: ev.AgentFinished) -> Entry:
+    if event.status == "answered":
+        return Text.assemble(("Final answer\n", "bold green"), _clip(event.answer or "")), \
+            "final"
+    if event.status == "limit":
+        why = f"Stopped by the {event.limit_hit or '?'} limit"
+        body = event.answer or "(no best answer)"
+        return Text.assemble((f"{why}: best answer\n", "bold magenta"), _clip(body)), "limit"
+    if event.status == "cancelled":
+        return Text("Cancelled", style="bold"), "cancelled"
+    return Text.assemble(("Failed\n", "bold red"), _clip(event.error or "unknown error")), \
+        "failed"
+
+
+def stream_entry(step: int, text: str) -> RenderableType:
+    """What the model has written so far in this step."""
+    return Group(Text(f"Step {step} · writing…", style="dim italic"), Text(_clip(text, tail=True)))
+
+
+def _clip(text: str, tail: bool = False) -> str:
+    if len(text) <= MAX_CHARS:
+        return text
+    cut = len(text) - MAX_CHARS
+    if tail:
+        return f"[… {cut:,} characters above …]\n" + text[-MAX_CHARS:]
+    return text[:MAX_CHARS] + f"\n[… {cut:,} more characters in the trace …]"
+
+
+_RENDERERS = {
+    ev.AgentStarted: _started,
+    ev.StepStarted: _step,
+    ev.ModelReplied: _replied,
+    ev.Observation: _observation,
+    ev.SubCall: _subcall,
+    ev.AgentStatus: _status,
+    ev.AgentFinished: _finished,
+}

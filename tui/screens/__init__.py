@@ -1,0 +1,1 @@
+"""Modal screens: help, quit confirmation, context, model and limits pickers."""

@@ -1,0 +1,1 @@
+"""The app's widgets: the agent tree, the transcript, the bars and the end-of-run panel."""

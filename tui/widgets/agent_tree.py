@@ -1,0 +1,167 @@
+"""The tree of agents, driven by data: ``agent_id -> TreeNode[AgentNode]``.
+
+Labels are rendered from ``node.data`` at paint time (``render_label``), so an update is
+``node.refresh()``. The view follows the active agent until the user moves the cursor
+(any navigation key or a click); ``f`` follows again, ``p`` jumps to the parent.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from rlm.tree import AgentNode
+from tui.render import agent_label
+
+
+class AgentTree(Tree[AgentNode]):
+    """Agents as a tree; the hidden root holds the run's root agent."""
+
+    BINDINGS = [
+        Binding("p", "jump_parent", "Parent"),
+        Binding("f", "follow", "Follow"),
+        Binding("space", "toggle_node", "Fold"),
+        Binding("E", "expand_all", "Expand all", show=False),
+    ]
+
+    def __init__(self, now: Callable[[], float], **kwargs) -> None:
+        super().__init__("agents", **kwargs)
+        self.show_root = False
+        self.guide_depth = 3
+        self._now = now
+        self.nodes: dict[str, TreeNode[AgentNode]] = {}
+        self.following = True
+
+    # --- data -> nodes ------------------------------------------------------------------
+    def reset_agents(self) -> None:
+        self.clear()
+        self.nodes.clear()
+        self.following = True
+
+    def add_agent(self, agent: AgentNode) -> TreeNode[AgentNode]:
+        """A node for ``agent`` under its parent's node (expanded, so a child shows at once)."""
+        if agent.agent_id in self.nodes:
+            return self.nodes[agent.agent_id]
+        parent = self.nodes.get(agent.parent_id or "", self.root)
+        node = parent.add(agent.agent_id, data=agent, expand=True, allow_expand=False)
+        parent.allow_expand = parent is not self.root
+        self.nodes[agent.agent_id] = node
+        return node
+
+    def add_tree(self, root: AgentNode | None) -> None:
+        """Every agent under ``root``, depth first (a replay)."""
+        if root is not None:
+            for agent in root.walk():
+                self.add_agent(agent)
+
+    def refresh_agent(self, agent_id: str) -> None:
+        node = self.nodes.get(agent_id)
+        if node is not None:
+            node.refresh()
+
+    def refresh_active(self) -> None:
+        """Repaint agents whose elapsed time is still counting."""
+        for node in self.nodes.values():
+            if node.data is not None and node.data.finished is None:
+                node.refresh()
+
+    def render_label(self, node: TreeNode[AgentNode], base_style: Style, style: Style) -> Text:
+        if node.data is None:
+            return super().render_label(node, base_style, style)
+        agent = node.data
+        icon = ""
+        if node.allow_expand:
+            icon = self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE
+        # Fit the pane: the task gets what guides, icon and figures leave.
+        room = self.scrollable_content_region.width - agent.depth * self.guide_depth - len(icon)
+        label = agent_label(agent, self._now(), max(room - 1, 30))
+        label.stylize(style)
+        return Text.assemble((icon, base_style), label) if icon else label
+
+    # --- cursor -------------------------------------------------------------------------
+    @property
+    def selected_agent(self) -> AgentNode | None:
+        node = self.cursor_node
+        return node.data if node is not None else None
+
+    def show_agent(self, agent_id: str) -> None:
+        """Move the cursor to an agent without taking it as the user's choice."""
+        node = self.nodes.get(agent_id)
+        if node is None or node is self.cursor_node:
+            return
+        parent = node.parent
+        while parent is not None and parent is not self.root:
+            parent.expand()
+            parent = parent.parent
+        # A node added in this same frame has no line yet: build the lines first.
+        self._tree_lines  # noqa: B018 (a property that builds the line cache)
+        self.move_cursor(node)
+
+    def follow(self, agent_id: str | None) -> None:
+        if self.following and agent_id:
+            self.show_agent(agent_id)
+
+    def _user_moved(self) -> None:
+        self.following = False
+
+    def action_follow(self) -> None:
+        self.following = True
+        self.notify("Following the active agent.", timeout=2)
+
+    def action_jump_parent(self) -> None:
+        node = self.cursor_node
+        if node is not None and node.parent is not None and node.parent is not self.root:
+            self._user_moved()
+            self.move_cursor(node.parent, animate=False)
+
+    def action_expand_all(self) -> None:
+        self.root.expand_all()
+
+    # Every way a user moves the cursor ends "follow the active agent".
+    def action_cursor_up(self) -> None:
+        self._user_moved()
+        super().action_cursor_up()
+
+    def action_cursor_down(self) -> None:
+        self._user_moved()
+        super().action_cursor_down()
+
+    def action_page_up(self) -> None:
+        self._user_moved()
+        super().action_page_up()
+
+    def action_page_down(self) -> None:
+        self._user_moved()
+        super().action_page_down()
+
+    def action_scroll_home(self) -> None:
+        self._user_moved()
+        super().action_scroll_home()
+
+    def action_scroll_end(self) -> None:
+        self._user_moved()
+        super().action_scroll_end()
+
+    def action_select_cursor(self) -> None:
+        self._user_moved()
+        super().action_select_cursor()
+
+    def action_cursor_parent(self) -> None:
+        self.action_jump_parent()
+
+    def action_cursor_previous_sibling(self) -> None:
+        self._user_moved()
+        super().action_cursor_previous_sibling()
+
+    def action_cursor_next_sibling(self) -> None:
+        self._user_moved()
+        super().action_cursor_next_sibling()
+
+    async def _on_click(self, event) -> None:
+        self._user_moved()
+        await super()._on_click(event)

@@ -1,0 +1,102 @@
+"""The selected agent's transcript: one box per entry, the streaming reply at the end.
+
+``show(agent)`` rebuilds it for another agent; ``update(agent, stream)`` appends only the
+events not yet shown and repaints the streaming box, so a live agent costs one small mount
+per event. The view stays at the bottom until the user scrolls up (Textual's anchor).
+"""
+
+from __future__ import annotations
+
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from rlm.tree import AgentNode
+from tui.entries import render_event, stream_entry
+from tui.state import Stream
+
+EMPTY = ("No agent selected. Type a question below and press enter; the agents it starts "
+         "appear on the left.")
+
+
+class TranscriptView(VerticalScroll):
+    """Entries of one agent; ``agent_id`` says whose."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.agent_id: str | None = None
+        self._shown = 0
+        self._stream: Static | None = None
+
+    def on_mount(self) -> None:
+        self.mount(Static(EMPTY, classes="entry empty"))
+        self.anchor()
+
+    def show(self, agent: AgentNode | None, stream: Stream | None = None) -> None:
+        """Show ``agent``'s whole transcript (or the empty note)."""
+        self.agent_id = agent.agent_id if agent else None
+        self._shown = 0
+        self._stream = None
+        self.remove_children()
+        self.border_title = f"Transcript · agent {agent.agent_id}" if agent else "Transcript"
+        if agent is None:
+            self.mount(Static(EMPTY, classes="entry empty"))
+            return
+        self.update(agent, stream)
+        self.anchor()
+
+    def update(self, agent: AgentNode, stream: Stream | None) -> None:
+        """Append entries for ``agent``'s new events and repaint its streaming reply."""
+        if agent.agent_id != self.agent_id:
+            return
+        events = agent.events[self._shown:]
+        self._shown = len(agent.events)
+        boxes = [self._box(event) for event in events]
+        boxes = [box for box in boxes if box is not None]
+        if boxes:
+            if self._stream is not None:
+                self.mount_all(boxes, before=self._stream)
+            else:
+                self.mount_all(boxes)
+        self._update_stream(stream)
+
+    @staticmethod
+    def _box(event) -> Static | None:
+        entry = render_event(event)
+        if entry is None:
+            return None
+        renderable, kind = entry
+        return Static(renderable, classes=f"entry {kind}")
+
+    def _update_stream(self, stream: Stream | None) -> None:
+        if stream is None or not stream.text:
+            if self._stream is not None:
+                self._stream.remove()
+                self._stream = None
+            return
+        if self._stream is None:
+            self._stream = Static(classes="entry stream")
+            self.mount(self._stream)
+        self._stream.update(stream_entry(stream.step, stream.text))
+
+    def entry_texts(self) -> list[str]:
+        """The plain text of every entry shown (for tests and copy)."""
+        texts = []
+        for child in self.query(Static):
+            texts.append(_plain(child))
+        return texts
+
+
+def _plain(widget: Static) -> str:
+    from rich.console import Console
+
+    console = Console(width=200, no_color=True, record=True, file=_Null())
+    console.print(widget.content)
+    return console.export_text().rstrip()
+
+
+class _Null:
+    def write(self, _text: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
