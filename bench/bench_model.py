@@ -1,10 +1,11 @@
 """The model layer's own floor: what one call costs beyond the server's latency.
 
-    uv run python bench/bench_model.py http://127.0.0.1:PORT [--n 1000] [--seq 50]
+    uv run python bench/bench_model.py [http://127.0.0.1:PORT] [--n 1000] [--seq 50]
 
-Against a running bench server (``bench/server.py``), for each client: plain ``litellm``
-(configured as ``rlm.llm_litellm`` does), ``rlm.llm.LiteLLMModel``, ``rlm.llm_fast.FastModel``
-and the ``openai`` SDK:
+Against a bench server (``bench/server.py``; started here when no URL is given), for each
+client: plain ``litellm`` (configured as ``rlm.llm_litellm`` does), ``rlm.llm.LiteLLMModel``,
+``LiteLLMModel(direct=True)`` where it exists, ``rlm.llm_fast.FastModel`` and the ``openai``
+SDK:
 - ``<client>_seq_<mode>_ms``: a sequential call's cost beyond the server's own time
   (client wall time minus the time the server spent on it), ``mode`` = ``whole`` (one JSON
   reply, as ``llm_query`` asks) or ``stream`` (a 200-character reply in 4-character server-
@@ -21,9 +22,11 @@ import json
 import math
 import os
 import statistics
+import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("OPENAI_API_KEY", "bench-dummy-key")
@@ -89,8 +92,13 @@ def clients(url: str) -> dict:
                 parts.append(chunk.choices[0].delta.content)
         return "".join(parts)
 
-    return {"litellm": plain, "LiteLLMModel": model_fn(ours), "FastModel": model_fn(fast),
-            "openai_sdk": openai_sdk}
+    doors = {"litellm": plain, "LiteLLMModel": model_fn(ours), "FastModel": model_fn(fast),
+             "openai_sdk": openai_sdk}
+    try:  # the model layer's own direct path, where it has one
+        doors["LiteLLMModel_direct"] = model_fn(LiteLLMModel(api_base=f"{url}/v1", direct=True))
+    except TypeError:
+        pass
+    return doors
 
 
 async def sequential(url: str, call, stream: bool, n: int) -> float:
@@ -122,13 +130,26 @@ async def fan_out(call, n: int) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("url")
+    parser.add_argument("url", nargs="?", default="")
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--seq", type=int, default=50)
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--reps", type=int, default=1, help="(accepted for the runner)")
     parser.add_argument("--only", default="", help="comma-separated client names")
     args = parser.parse_args()
+    server = None
+    if not args.url:
+        server = subprocess.Popen([sys.executable, str(Path(__file__).with_name("server.py")),
+                                   "--lifetime", "1800"], stdout=subprocess.PIPE, text=True)
+        args.url = f"http://127.0.0.1:{int(server.stdout.readline().split()[1])}"
+    try:
+        measure(args)
+    finally:
+        if server:
+            server.kill()
+
+
+def measure(args) -> None:
     set_script(args.url, args.latency)
     ideal = args.latency * math.ceil(args.n / CONCURRENCY)
     out: dict = {"n": args.n, "ideal_s": ideal}

@@ -1,8 +1,8 @@
 """Run one scenario with this engine (``python bench/drive_ours.py SPEC.json``).
 
-The engine reaches the bench server as ``openai/bench`` with ``api_base`` through its
-default model layer (variant ``ours``), or with ``rlm.llm_fast.FastFirstModel`` injected as
-the client (variant ``ours-fast``). See ``drivelib`` for the protocol with the runner.
+The engine reaches the bench server as ``openai/bench`` with ``api_base``. The variant names
+the model client (see ``make_client``); a ``+warm`` suffix adds ``keep_warm=True``.
+See ``drivelib`` for the protocol with the runner.
 """
 
 import time
@@ -16,6 +16,20 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import drivelib
 
 
+def make_client(door: str, api_base: str):
+    """The model client of a variant: ``ours`` (the engine's default), ``ours-fast``
+    (``rlm.llm_fast.FastFirstModel``) or ``ours-direct`` (``LiteLLMModel(direct=True)``)."""
+    if door == "ours-fast":
+        from rlm.llm_fast import FastFirstModel
+
+        return FastFirstModel(api_base=api_base)
+    if door == "ours-direct":
+        from rlm.llm import LiteLLMModel
+
+        return LiteLLMModel(api_base=api_base, direct=True)
+    return None
+
+
 def main() -> None:
     spec = drivelib.load_spec()
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -23,13 +37,11 @@ def main() -> None:
     from rlm import RLM
 
     settings = dict(spec.get("settings") or {})
-    client = None
-    if spec.get("variant") == "ours-fast":
-        from rlm.llm_fast import FastFirstModel
-
-        client = FastFirstModel(api_base=spec["server"] + "/v1")
-    rlm = RLM(model="openai/bench", api_base=spec["server"] + "/v1", client=client,
-              **settings)
+    door, *flags = spec.get("variant", "ours").split("+")
+    if "warm" in flags:
+        settings["keep_warm"] = True
+    rlm = RLM(model="openai/bench", api_base=spec["server"] + "/v1",
+              client=make_client(door, spec["server"] + "/v1"), **settings)
 
     def completion(prompt, context):
         result = rlm.completion(prompt, context)
@@ -40,6 +52,8 @@ def main() -> None:
     result = drivelib.run_measured(spec, completion)
     result["t_main"] = T_MAIN
     drivelib.emit(result)
+    if hasattr(rlm, "close"):
+        rlm.close()
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import statistics
 
-VARIANTS = ("ours", "ours-fast", "theirs")
 SKIP = {"answer_ok", "ideal_s", "of", "context_mb"}
 
 
@@ -57,7 +56,8 @@ def _flags(reps: list[dict]) -> str:
 
 
 def markdown(meta: dict, results: dict) -> str:
-    present = [v for v in VARIANTS if any(v in per for per in results.values())]
+    present = sorted({v for per in results.values() for v in per},
+                     key=lambda v: (v == "theirs", v != "ours", v))
     head = ["scenario", "figure", *present]
     head += [f"{v} / theirs" for v in present if v != "theirs" and "theirs" in present]
     lines = [(f"Run {meta['started']}: `{meta['command']}`, latency "

@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, fewer repeats")
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--variants", default="ours,theirs",
-                        help="ours, ours-fast (rlm.llm_fast client), theirs")
+                        help="theirs, ours, ours-fast, ours-direct; +warm adds keep_warm")
     parser.add_argument("--latency", type=float, default=sc.LATENCY)
     parser.add_argument("--sizes", default="", help="needle sizes in MB, e.g. 0.5,5,100")
     parser.add_argument("--fanouts", default="", help="fan-out sizes, e.g. 10,100,1000")
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         for scenario in chosen:
             per_variant: dict[str, list[dict]] = {}
             order = [v for v in variants if v in scenario.variants
-                     or (v == "ours-fast" and "ours" in scenario.variants)]
+                     or (v.startswith("ours") and "ours" in scenario.variants)]
             for rep in range(args.reps):
                 shift = rep % len(order)
                 for variant in order[shift:] + order[:shift]:

@@ -202,7 +202,8 @@ class FastModel:
             reader, writer, reused = await pool.open(key)
             try:
                 writer.write(head + payload)
-                status, headers = await asyncio.wait_for(_read_head(reader), self.timeout)
+                async with asyncio.timeout(self.timeout):
+                    status, headers = await _read_head(reader)
             except (OSError, asyncio.IncompleteReadError):
                 writer.close()
                 if reused and not fresh_try:
@@ -350,26 +351,48 @@ async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]
 
 async def _body(reader: asyncio.StreamReader, headers: dict[str, str],
                 timeout: float) -> AsyncIterator[bytes]:
+    """The body's bytes as they arrive (chunked framing removed), in few large pieces: one
+    ``read`` (and one timer) per socket read, not per chunk, keeps a stream cheap."""
+    async def read(size: int = 2 ** 16) -> bytes:
+        async with asyncio.timeout(timeout):
+            return await reader.read(size)
+
     if "chunked" in headers.get("transfer-encoding", "").lower():
-        while True:
-            size_line = await asyncio.wait_for(reader.readuntil(b"\r\n"), timeout)
-            size = int(size_line.split(b";", 1)[0], 16)
-            if size == 0:
-                await reader.readuntil(b"\r\n")  # no trailers are sent by these servers
-                return
-            chunk = await asyncio.wait_for(reader.readexactly(size + 2), timeout)
-            yield chunk[:-2]
+        buffer, done = b"", False
+        while not done:
+            data = await read()
+            if not data:
+                raise asyncio.IncompleteReadError(buffer, None)
+            buffer += data
+            payload, buffer, done = _unchunk(buffer)
+            if payload:
+                yield payload
     elif "content-length" in headers:
         left = int(headers["content-length"])
         while left:
-            chunk = await asyncio.wait_for(reader.read(min(left, 2 ** 20)), timeout)
+            chunk = await read(min(left, 2 ** 20))
             if not chunk:
                 raise asyncio.IncompleteReadError(b"", left)
             left -= len(chunk)
             yield chunk
     else:  # the body ends when the server closes the connection
-        while chunk := await asyncio.wait_for(reader.read(2 ** 16), timeout):
+        while chunk := await read():
             yield chunk
+
+
+def _unchunk(buffer: bytes) -> tuple[bytes, bytes, bool]:
+    """Decode the complete chunks at the start of ``buffer``: (payload, rest, ended)."""
+    parts, pos = [], 0
+    while (eol := buffer.find(b"\r\n", pos)) >= 0:
+        size = int(buffer[pos:eol].split(b";", 1)[0], 16)
+        if size == 0:  # the last chunk; these servers send no trailers
+            ended = buffer.endswith(b"\r\n\r\n", eol)
+            return b"".join(parts), b"" if ended else buffer[pos:], ended
+        if len(buffer) < eol + 4 + size:
+            break
+        parts.append(buffer[eol + 2:eol + 2 + size])
+        pos = eol + 4 + size
+    return b"".join(parts), buffer[pos:], False
 
 
 async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -171,3 +171,11 @@ def test_the_engine_runs_through_the_fast_door(openai_server):
     assert second.body["messages"][-1]["content"].startswith("Observation:")
     assert "42" in second.body["messages"][-1]["content"]
     assert result.usage.calls == 2
+
+
+def test_chunked_bodies_decode_across_any_split():
+    body = b"4\r\nabcd\r\n3;ext=1\r\nefg\r\n0\r\n\r\n"
+    for cut in range(1, len(body)):
+        payload, rest, ended = llm_fast._unchunk(body[:cut])
+        more, rest, ended = llm_fast._unchunk(rest + body[cut:])
+        assert (payload + more, rest, ended) == (b"abcdefg", b"", True)
