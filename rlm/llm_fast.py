@@ -72,7 +72,7 @@ class FastFirstModel:
 class _HTTPStatus(Exception):
     def __init__(self, status: int, body: bytes):
         super().__init__(status)
-        self.status, self.body = status, body
+        self.status, self.body = status, body  # the error body, for the message
 
     def message(self) -> str:
         try:
@@ -266,12 +266,9 @@ class FastModel:
 # --- request bodies ---------------------------------------------------------------------
 def _openai_request(base, name, messages, stop, max_tokens, stream):
     body: dict[str, Any] = {"model": name, "messages": messages, "stream": stream}
-    if stream:
-        body["stream_options"] = {"include_usage": True}
-    if stop:
-        body["stop"] = list(stop)
-    if max_tokens:
-        body["max_tokens"] = max_tokens
+    body |= {"stream_options": {"include_usage": True}} if stream else {}
+    body |= {"stop": list(stop)} if stop else {}
+    body |= {"max_tokens": max_tokens} if max_tokens else {}
     return f"{base}/chat/completions", body
 
 
@@ -289,19 +286,18 @@ def _openai_whole(data: dict) -> tuple[str, tuple[int, int] | None]:
 
 
 def _openai_usage(usage: dict | None) -> tuple[int, int] | None:
-    if not usage:
-        return None
-    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    return (int(usage.get("prompt_tokens") or 0),
+            int(usage.get("completion_tokens") or 0)) if usage else None
 
 
 async def _openai_stream(lines: AsyncIterator[bytes], on_token: TokenCallback):
     parts, usage = [], None
     async for line in lines:
-        if not line.startswith(b"data:"):
-            continue
-        data = line[5:].strip()
+        data = line[5:].strip() if line.startswith(b"data:") else b""
         if data == b"[DONE]":
             break
+        if not data:
+            continue
         event = json.loads(data)
         for choice in event.get("choices") or ():
             piece = (choice.get("delta") or {}).get("content")
