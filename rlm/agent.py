@@ -74,7 +74,10 @@ class Agent:
             outcome = Outcome("cancelled", error="the run was cancelled")
             raise
         except RLMError as exc:
-            outcome = Outcome("failed", error=str(exc))
+            if self.run.cancelled:  # e.g. its sandbox pool closed under it
+                outcome = Outcome("cancelled", error="the run was cancelled")
+            else:
+                outcome = Outcome("failed", error=str(exc))
         finally:
             self.finished = True
             await self._close_sandbox()

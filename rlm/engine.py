@@ -18,7 +18,9 @@ from rlm.config import Settings
 from rlm.context import prepare_context
 from rlm.llm import Model
 from rlm.result import RLMResult
+from rlm.loop import EngineLoop
 from rlm.run import Run
+from rlm.sandbox import SandboxConfig, SandboxPool
 from rlm.trace import TraceWriter
 
 
@@ -39,6 +41,10 @@ class RLM:
         on_event: called with every event of every run (from the engine's thread).
         trace: path of a JSONL trace file to write for each run (``None``: no file).
         env: environment to read settings from (default ``os.environ``).
+        keep_warm: keep a started sandbox worker waiting between runs, so the next run (and
+            its first agent) starts without spawning a process. Those idle workers live
+            until ``close()`` (or the end of a ``with RLM(...)`` block, or the process).
+            Default ``False``: every process of a run is gone when the run returns.
         **settings: any other ``Settings`` field: ``api_base``, ``max_agents``,
             ``action_timeout``, ``max_concurrency``, ``timeout``, ``max_tokens``,
             ``max_cost``, ``depth_models`` ({depth: model}), ``observation_chars``, ...
@@ -48,7 +54,7 @@ class RLM:
                  max_depth: int | None = None, max_steps: int | None = None, *,
                  client: Model | None = None, on_event: Callable[[ev.Event], None] | None = None,
                  trace: str | Path | None = None, env: Mapping[str, str] | None = None,
-                 **settings: Any):
+                 keep_warm: bool = False, **settings: Any):
         self.settings = Settings.resolve(env, model=model, sub_model=sub_model,
                                          max_depth=max_depth, max_steps=max_steps, **settings)
         self._env = env
@@ -56,8 +62,37 @@ class RLM:
         self._trace = trace
         self._subscribers: list[Callable[[ev.Event], None]] = [on_event] if on_event else []
         self._lock = threading.Lock()
-        self._active: tuple[asyncio.AbstractEventLoop, asyncio.Task] | None = None
+        self._active: tuple[asyncio.AbstractEventLoop, asyncio.Task, Run] | None = None
         self._cancelled = False
+        self._keep_warm = keep_warm
+        self._pool: SandboxPool | None = None
+        self._pool_loop: asyncio.AbstractEventLoop | None = None
+        self._engine_loop: EngineLoop | None = None
+
+    def __enter__(self) -> "RLM":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    async def __aenter__(self) -> "RLM":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    def close(self) -> None:
+        """Stop the warm sandbox workers kept by ``keep_warm`` (a no-op otherwise)."""
+        engine_loop, self._engine_loop = self._engine_loop, None
+        if engine_loop is not None:
+            engine_loop.close(self.aclose)
+        elif self._pool is not None:
+            asyncio.run(self.aclose())
+
+    async def aclose(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
 
     def subscribe(self, subscriber: Callable[[ev.Event], None]) -> Callable[[], None]:
         """Receive every event of later runs; returns a function that unsubscribes."""
@@ -78,6 +113,10 @@ class RLM:
             RLMError: bad settings, context or model, before the run starts.
         """
         coro = self.acompletion(prompt, context, trace=trace)
+        if self._keep_warm:  # one loop for every run, so warm workers can be reused
+            if self._engine_loop is None:
+                self._engine_loop = EngineLoop()
+            return self._engine_loop.run(coro, on_interrupt=self.cancel)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -103,7 +142,8 @@ class RLM:
             self._cancelled = True
             active = self._active
         if active is not None:
-            loop, task = active
+            loop, task, run = active
+            run.cancelled = True
             loop.call_soon_threadsafe(task.cancel)
 
     # --- internals ----------------------------------------------------------------------
@@ -122,15 +162,11 @@ class RLM:
 
     async def _run(self, prompt: str, source, task_is_context: bool, client: Model, model: str,
                    run_dir: Path, trace_path: str | Path | None) -> RLMResult:
-        from rlm.sandbox import SandboxConfig, SandboxPool
-
         bus = ev.EventBus()
         writer = self._open_trace(bus, trace_path, model)
         for subscriber in self._subscribers:
             bus.subscribe(subscriber)
-        pool = SandboxPool(SandboxConfig(action_timeout=self.settings.action_timeout,
-                                         memory_mb=self.settings.memory_mb,
-                                         allow_network=self.settings.allow_network))
+        pool = self._pool_for_run()
         run = Run(run_id=uuid.uuid4().hex[:12], settings=self.settings, client=client, bus=bus,
                   run_dir=run_dir, pool=pool)
         started_at = time.time()
@@ -143,19 +179,33 @@ class RLM:
                      task_is_context=task_is_context)
         outcome = Outcome("failed", error="the run did not finish")
         try:
-            outcome = await self._run_root(root)
+            outcome = await self._run_root(root, run)
         finally:
-            await asyncio.shield(pool.close())
+            if pool is not self._pool:
+                await asyncio.shield(pool.close())
             result = self._finish(run, outcome, started_at, model, writer)
             if writer:
                 writer.close()
         return result
 
-    async def _run_root(self, root: Agent) -> Outcome:
+    def _pool_for_run(self) -> SandboxPool:
+        """A pool for this run: the kept warm one (``keep_warm``) if on this loop."""
+        config = SandboxConfig(action_timeout=self.settings.action_timeout,
+                               memory_mb=self.settings.memory_mb,
+                               allow_network=self.settings.allow_network)
+        if not self._keep_warm:
+            return SandboxPool(config)
+        loop = asyncio.get_running_loop()
+        if self._pool is None or self._pool_loop is not loop:
+            self._pool, self._pool_loop = SandboxPool(config), loop
+        return self._pool
+
+    async def _run_root(self, root: Agent, run: Run) -> Outcome:
         task = asyncio.ensure_future(root.run_to_end())
         with self._lock:
-            self._active = (asyncio.get_running_loop(), task)
+            self._active = (asyncio.get_running_loop(), task, run)
             if self._cancelled:
+                run.cancelled = True
                 task.cancel()
         try:
             return await task

@@ -46,6 +46,7 @@ class Run:
         self._lock = threading.Lock()
         self._children: dict[str, int] = {}
         self.agent_count = 0
+        self.cancelled = False  # set by RLM.cancel(), from any thread
 
     def emit(self, event: ev.Event) -> ev.Event:
         return self.bus.emit(event)

@@ -167,3 +167,26 @@ def test_usage_is_counted_per_model():
     assert result.usage.calls == 2 and result.usage.prompt_tokens > 0
     assert set(result.usage.by_model) == {"scripted/root"}
     assert result.tree.usage.calls == 2
+
+
+def test_keep_warm_reuses_a_started_worker_and_close_leaves_no_process():
+    from rlm import RLM, ScriptedModel
+    from tests.test_engine_loopback import no_sandbox_left
+
+    pids = []
+    reply = lambda m, model: (code("import os; print(os.getpid())") if len(m) == 2
+                              else "Final Answer: " + m[-1]["content"].split()[-1])
+    with RLM(client=ScriptedModel(reply), env={}, model="m", keep_warm=True) as rlm:
+        for _ in range(3):
+            pids.append(rlm.completion("pid?").answer)
+        assert not no_sandbox_left()  # a warm worker waits for the next run
+    assert no_sandbox_left()
+    assert len(set(pids)) == 3  # each run still got its own (fresh) worker process
+
+
+def test_without_keep_warm_no_process_is_left_after_a_run():
+    from tests.test_engine_loopback import no_sandbox_left
+
+    rlm, _, _ = scripted_rlm([code("print(1)"), "Final Answer: 1"])
+    rlm.completion("q")
+    assert no_sandbox_left()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -46,7 +47,9 @@ def reply(request) -> str:
 
 
 def no_sandbox_left() -> bool:
-    return not procs.find("RLM_SANDBOX_RUN=", prefix=True, roots=frozenset(), seen=set())
+    """No process carries a sandbox marker of this test process (run ids start with our pid;
+    other test sessions on the machine have their own)."""
+    return not procs.find(f"{os.getpid()}-", prefix=True, roots=frozenset(), seen=set())
 
 
 def test_a_tree_over_openai_http_has_the_right_shape_and_children_overlap(model_env):
