@@ -67,12 +67,15 @@ PY
 }
 
 # A plain "User:" / "Assistant:" transcript: the only format this base model answers sensibly.
-# Read by the server's hf-tokenizer-config chat format; its eos_token is also a stop string.
+# Read by the server's hf-tokenizer-config chat format, whose stop strings are the config's
+# eos_token and bos_token: "User:" (the model starts the user's turn) and "\nAssistant:" (it
+# starts another turn of its own, as a chat model's end-of-turn token would have ended it).
+# So the template writes the real BOS token itself as "<bos>".
 write_template() {
   "$PY" - "$TEMPLATE" <<'PY'
 import json, sys
 template = (
-    "{{ bos_token }}"
+    "<bos>"
     "{% for m in messages %}"
     "{% if m['role'] == 'system' %}{{ m['content'] }}\n\n"
     "{% elif m['role'] == 'user' %}User: {{ m['content'] }}\n"
@@ -81,7 +84,7 @@ template = (
     "{% endif %}"
     "{% endfor %}"
 )
-config = {"chat_template": template, "bos_token": "<bos>", "eos_token": "User:"}
+config = {"chat_template": template, "eos_token": "User:", "bos_token": "\nAssistant:"}
 with open(sys.argv[1], "w") as handle:
     json.dump(config, handle, indent=1)
 PY
@@ -186,6 +189,7 @@ cmd_start() {
   fi
   cmd_stop 2>/dev/null || true
   mkdir -p "$E2E/logs"
+  write_template
   local llama_port front_port started=$SECONDS
   llama_port="$(free_port "${E2E_LLAMA_PORT:-18080}")"
   start_llama "$llama_port"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import sys
 import time
@@ -221,8 +222,9 @@ class Handler(BaseHTTPRequestHandler):
         self._route(routes, None)
 
     def do_POST(self) -> None:
-        routes = {"/api/show": self._show, "/api/chat": self._chat,
-                  "/api/generate": self._generate, "/api/pull": self._pull}
+        routes = {"/api/show": self._show, "/api/pull": self._pull,
+                  "/api/chat": lambda body: self._generation(body, chat_generation),
+                  "/api/generate": lambda body: self._generation(body, generate_generation)}
         self._route(routes, self._body())
 
     def _route(self, routes: dict, body: dict | None) -> None:
@@ -272,12 +274,6 @@ class Handler(BaseHTTPRequestHandler):
         self.front.check_model(body.get("model") or body.get("name"))
         return {"status": "success"}
 
-    def _chat(self, body: dict) -> dict | None:
-        return self._generation(body, chat_generation)
-
-    def _generate(self, body: dict) -> dict | None:
-        return self._generation(body, generate_generation)
-
     def _generation(self, body: dict, build: Callable[[Front, dict], Generation]) -> dict | None:
         if body.get("__invalid__"):
             raise FrontError(400, "the request body is not a JSON object")
@@ -297,7 +293,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         try:
-            for chunk in _chain(first, chunks):
+            for chunk in itertools.chain([first], chunks):
                 self._write_chunk(json.dumps(chunk).encode() + b"\n")
         except FrontError as exc:
             self._write_chunk(json.dumps({"error": str(exc)}).encode() + b"\n")
@@ -320,11 +316,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         sys.stderr.write(f"{_iso()} {self.address_string()} {format % args}\n")
-
-
-def _chain(first: dict, rest: Iterator[dict]) -> Iterator[dict]:
-    yield first
-    yield from rest
 
 
 def _iso(timestamp: float | None = None) -> str:
@@ -355,7 +346,8 @@ def template_renderer(config_path: Path) -> Callable[[list[dict]], str]:
 
     def render(messages: list[dict]) -> str:
         closing = [*messages, {"role": "assistant", "content": ""}]
-        return template.render(messages=closing, bos_token="", eos_token=config["eos_token"])
+        text = template.render(messages=closing, bos_token="", eos_token=config["eos_token"])
+        return text.removeprefix("<bos>")
 
     return render
 
@@ -377,14 +369,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--num-ctx", type=int, default=8192, help="the server's context size")
     parser.add_argument("--chat-template", type=Path, help="the server's tokenizer config JSON")
     parser.add_argument("--stop", action="append", default=None,
-                        help='default stop sequence (repeatable; default "User:")')
+                        help='default stop sequence (repeatable; default "User:" and '
+                             '"\\nAssistant:")')
     parser.add_argument("--num-predict", type=int, default=256,
                         help="default max tokens when a request sets none")
     args = parser.parse_args(argv)
     front = Front(
         upstream=args.upstream, name=args.name, model_file=args.model_file,
         num_ctx=args.num_ctx, digest=_sha256(args.model_file),
-        default_options={"stop": args.stop or ["User:"], "num_predict": args.num_predict},
+        default_options={"stop": args.stop or ["User:", "\nAssistant:"],
+                         "num_predict": args.num_predict},
         render_prompt=template_renderer(args.chat_template) if args.chat_template else None)
     server = make_server(front, args.host, args.port)
     sys.stderr.write(f"ollama_front serving {args.name} on http://{args.host}:{args.port} "
