@@ -18,6 +18,7 @@ from rlm.config import Settings
 from rlm.context import prepare_context
 from rlm.llm import Model
 from rlm.result import RLMResult
+from rlm.fit import WindowLookup
 from rlm.loop import EngineLoop
 from rlm.run import Run
 from rlm.sandbox import SandboxConfig, SandboxPool
@@ -45,6 +46,9 @@ class RLM:
             its first agent) starts without spawning a process. Those idle workers live
             until ``close()`` (or the end of a ``with RLM(...)`` block, or the process).
             Default ``False``: every process of a run is gone when the run returns.
+        window_lookup: ``async (model) -> tokens | None``, the context window used to refuse
+            an ``llm_query`` prompt too long for its model (default: Ollama's ``/api/show``,
+            litellm's table).
         **settings: any other ``Settings`` field: ``api_base``, ``max_agents``,
             ``action_timeout``, ``max_concurrency``, ``timeout``, ``max_tokens``,
             ``max_cost``, ``depth_models`` ({depth: model}), ``observation_chars``, ...
@@ -54,7 +58,8 @@ class RLM:
                  max_depth: int | None = None, max_steps: int | None = None, *,
                  client: Model | None = None, on_event: Callable[[ev.Event], None] | None = None,
                  trace: str | Path | None = None, env: Mapping[str, str] | None = None,
-                 keep_warm: bool = False, **settings: Any):
+                 keep_warm: bool = False, window_lookup: WindowLookup | None = None,
+                 **settings: Any):
         self.settings = Settings.resolve(env, model=model, sub_model=sub_model,
                                          max_depth=max_depth, max_steps=max_steps, **settings)
         self._env = env
@@ -65,6 +70,7 @@ class RLM:
         self._active: tuple[asyncio.AbstractEventLoop, asyncio.Task, Run] | None = None
         self._cancelled = False
         self._keep_warm = keep_warm
+        self._window_lookup = window_lookup
         self._pool: SandboxPool | None = None
         self._pool_loop: asyncio.AbstractEventLoop | None = None
         self._engine_loop: EngineLoop | None = None
@@ -168,7 +174,7 @@ class RLM:
             bus.subscribe(subscriber)
         pool = self._pool_for_run()
         run = Run(run_id=uuid.uuid4().hex[:12], settings=self.settings, client=client, bus=bus,
-                  run_dir=run_dir, pool=pool)
+                  run_dir=run_dir, pool=pool, window_lookup=self._window_lookup)
         started_at = time.time()
         bus.emit(ev.RunStarted(run_id=run.run_id, task=prompt[:2000], model=model,
                                settings=self.settings.public(),

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rlm.tokens import estimate_tokens
+
 TASK_PREVIEW_CHARS = 1000
 
 SYSTEM_PROMPT = """\
@@ -93,6 +95,9 @@ def _task_text(task: str, task_is_context: bool) -> str:
 
 def _facts(info: dict[str, Any]) -> list[str]:
     facts = [f"type: {info.get('type', 'str')}"]
+    size = info.get("chars") or info.get("bytes")
+    if size and "tokens" not in info:
+        info = {**info, "tokens": estimate_tokens(int(size))}
     for key, label in (("chars", "characters"), ("bytes", "bytes"), ("lines", "lines"),
                        ("items", "items"), ("tokens", "tokens (approx.)")):
         if info.get(key) is not None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Sequence
 from rlm import events as ev
 from rlm.config import Settings
 from rlm.errors import LimitReached
+from rlm.fit import FitChecker, WindowLookup
 from rlm.llm import Completion, Model, TokenCallback
 from rlm.tree import TreeBuilder
 from rlm.usage import Usage
@@ -30,7 +31,8 @@ class Run:
     """Services every agent of one run shares."""
 
     def __init__(self, *, run_id: str, settings: Settings, client: Model, bus: ev.EventBus,
-                 run_dir: Path, pool: "SandboxPool | None" = None):
+                 run_dir: Path, pool: "SandboxPool | None" = None,
+                 window_lookup: WindowLookup | None = None):
         self.run_id = run_id
         self.settings = settings
         self.client = client
@@ -47,6 +49,7 @@ class Run:
         self._children: dict[str, int] = {}
         self.agent_count = 0
         self.cancelled = False  # set by RLM.cancel(), from any thread
+        self.fit = FitChecker(window_lookup)
 
     def emit(self, event: ev.Event) -> ev.Event:
         return self.bus.emit(event)

@@ -62,6 +62,10 @@ class SubCalls:
         prompt = str(prompt)
         model = model or self.run.settings.query_model or self.agent.model
         started = time.monotonic()
+        refusal = await self.run.fit.check(model, prompt)
+        if refusal:
+            self._emit_sub("llm_query", prompt, model, error=refusal, started=started)
+            return refusal
         try:
             completion = await self.run.ask([{"role": "user", "content": prompt}], model=model)
         except (RLMError, LimitReached) as exc:

@@ -174,3 +174,22 @@ def test_parent_is_marked_waiting_while_children_work():
     waiting_at = next(e.seq for e in events if e.type == "AgentStatus")
     child_started = next(e.seq for e in events if e.type == "AgentStarted" and e.agent_id == "0.1")
     assert waiting_at < child_started
+
+
+def test_llm_query_too_long_for_its_model_is_refused_with_advice():
+    from rlm import RLM
+    from rlm.scripted import ScriptedModel
+
+    plan = {"root": [code("print(llm_query('word ' * 20000))"), "Final Answer: r"]}
+    model = ScriptedModel(tree_script(plan))
+    events = []
+
+    async def window(name):
+        return 4096
+
+    rlm = RLM(client=model, env={}, model="ollama/tiny", on_event=events.append,
+              window_lookup=window)
+    rlm.completion("root")
+    assert not [c for c in model.calls if c.messages[0]["role"] == "user"]  # never sent
+    obs = [e.text for e in events if e.type == "Observation"][0]
+    assert "llm_query refused" in obs and "takes 4,096" in obs
