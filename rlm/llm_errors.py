@@ -37,10 +37,17 @@ def kind_of(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+# litellm's and aiohttp's (the direct path's) names for a failed or dropped connection.
+CONNECTION_ERRORS = ("APIConnectionError", "ClientConnectionError", "ClientPayloadError",
+                     "ConnectionError")
+
+
 def is_connection_error(exc: BaseException) -> bool:
+    if any(cls.__name__ in CONNECTION_ERRORS for cls in type(exc).__mro__):
+        return True
     text = str(exc)
-    return kind_of(exc) == "APIConnectionError" or "Connection error" in text \
-        or "Cannot connect to host" in text or "Server disconnected" in text
+    return "Connection error" in text or "Cannot connect to host" in text \
+        or "Server disconnected" in text
 
 
 def refused(api_base: str | None, timeout: float = 1.0) -> bool:

@@ -44,7 +44,9 @@ def _quieten(litellm) -> None:
     litellm.telemetry = False
     litellm.suppress_debug_info = True      # no "Provider List: ..." banners on errors
     litellm.set_verbose = False
-    litellm.turn_off_message_logging = True
+    # Redaction deep-copies every request and response (~2 ms a call); with no callbacks
+    # registered the messages are logged nowhere, so there is nothing to redact.
+    litellm.turn_off_message_logging = False
     litellm.disable_streaming_logging = True
     litellm.log_raw_request_response = False
     litellm.drop_params = True              # e.g. stream_options for a provider without it

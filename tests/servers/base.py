@@ -49,6 +49,7 @@ class Recorded:
     body: dict | None
     arrived: float
     headers: dict = field(default_factory=dict)
+    client_port: int = 0  # the client's TCP port: one per connection, so keep-alive shows
     ended: float | None = None
     status: int | None = None
 
@@ -293,7 +294,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         counted = path in self.owner.chat_paths
         headers = {k.lower(): v for k, v in self.headers.items()}
-        record = Recorded(method, path, body, time.monotonic(), headers)
+        record = Recorded(method, path, body, time.monotonic(), headers,
+                          self.client_address[1])
         self.owner._begin(record, counted)
         status = 0
         try:
