@@ -333,7 +333,27 @@ def test_the_direct_path_never_imports_litellm_and_leaves_nothing_open(ollama_se
             " model='ollama_chat/llama3', on_token=lambda t: None).text)\n"
             "print('litellm' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-X", "dev", "-c", code], capture_output=True,
-                         text=True, timeout=60)
+                         text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["ok", "ok", "False"]
     assert "Unclosed" not in out.stderr and "Traceback" not in out.stderr
+
+
+# --- the loopback servers themselves -------------------------------------------------------
+def test_a_loopback_server_records_requests_and_stops_by_itself(model_env):
+    import time
+
+    from rlm.local import server_up
+    from tests.servers import OllamaServer
+
+    with OllamaServer(lifetime=1.0) as server:
+        llm = LiteLLMModel(direct=True, api_base=server.url, env={})
+        assert llm.complete_sync(ASK, model="ollama/llama3").text == "ok"
+        (request,) = server.chat_requests()
+        assert request.ended is not None and request.ended >= request.arrived
+        assert request.status == 200 and server.in_flight == 0
+        url = server.url
+        deadline = time.monotonic() + 10
+        while server_up(url, timeout=0.5) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not server_up(url, timeout=0.5)  # its lifetime ran out: it stopped itself
