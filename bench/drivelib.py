@@ -73,14 +73,36 @@ def run_measured(spec: dict, completion: Callable[[str, Any], str]) -> dict:
     set_script(spec["server"], spec["script"])
     context = make_context(spec)
     gc.collect()
+    trim_heap()
     runs = []
     for _ in range(int(spec.get("repeat", 1))):
         time.sleep(float(spec.get("settle", 0.0)))
+        reset_peak()
         t0 = time.monotonic()
         answer = completion(prompt, context)
         t1 = time.monotonic()
         runs.append({"t0": t0, "t1": t1, "answer": str(answer)[:500]})
     return {"runs": runs, "context_chars": len(context) if isinstance(context, str) else 0}
+
+
+def trim_heap() -> None:
+    """Give freed heap back to the OS (glibc ``malloc_trim``), so that memory freed while
+    the context was built is not in the ``before`` figure, to be reused unseen later."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def reset_peak() -> None:
+    """Start this process's VmHWM (peak RSS) again from now (Linux), for ``peak_hwm``."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
 
 
 def emit(result: dict) -> None:

@@ -42,6 +42,21 @@ def tree_pids(pid: int) -> list[int]:
     return seen
 
 
+def status_kb(pid: int) -> tuple[int, int] | None:
+    """(VmRSS, VmHWM) of one process in kB: its resident size now and at its peak."""
+    rss = hwm = None
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("VmHWM:"):
+                    hwm = int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return (rss, hwm) if rss is not None and hwm is not None else None
+
+
 def pss_kb(pid: int) -> int | None:
     """PSS of one process in kB (None when it is gone)."""
     try:
@@ -58,7 +73,9 @@ def pss_kb(pid: int) -> int | None:
 class Sample:
     t: float                      # time.monotonic()
     total_kb: int                 # PSS of the whole tree
-    per_pid: dict[int, int] = field(default_factory=dict)
+    per_pid: dict[int, int] = field(default_factory=dict)      # PSS per process
+    rss_kb: int = 0               # RSS of the whole tree
+    hwm: dict[int, int] = field(default_factory=dict)          # VmHWM per process
 
 
 class Sampler:
@@ -87,13 +104,16 @@ class Sampler:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            per_pid = {}
+            per_pid, rss, hwm = {}, 0, {}
             for pid in tree_pids(self.pid):
-                kb = pss_kb(pid)
-                if kb is not None:
+                kb, status = pss_kb(pid), status_kb(pid)
+                if kb is not None and status is not None:
                     per_pid[pid] = kb
+                    rss += status[0]
+                    hwm[pid] = status[1]
             if per_pid:
-                self.samples.append(Sample(time.monotonic(), sum(per_pid.values()), per_pid))
+                self.samples.append(Sample(time.monotonic(), sum(per_pid.values()), per_pid,
+                                           rss, hwm))
             self._stop.wait(self.period)
 
 
@@ -105,6 +125,23 @@ def before(samples: list[Sample], t: float, span: float = 0.15) -> int | None:
     """Median tree PSS (kB) over the ``span`` seconds before ``t``."""
     picked = sorted(s.total_kb for s in window(samples, t - span, t))
     return picked[len(picked) // 2] if picked else None
+
+
+def rss_before(samples: list[Sample], t: float, span: float = 0.15) -> int | None:
+    """Median tree RSS (kB) over the ``span`` seconds before ``t``."""
+    picked = sorted(s.rss_kb for s in window(samples, t - span, t))
+    return picked[len(picked) // 2] if picked else None
+
+
+def peak_hwm(samples: list[Sample], start: float, end: float) -> int | None:
+    """Sum over the tree's processes of each one's highest VmHWM seen up to ``end``
+    (kB): an upper bound of the tree's simultaneous peak RSS that no sampling gap can
+    miss, provided the measured process reset its own peak at ``start``."""
+    best: dict[int, int] = {}
+    for s in window(samples, start, end + 0.5):
+        for pid, kb in s.hwm.items():
+            best[pid] = max(best.get(pid, 0), kb)
+    return sum(best.values()) if best else None
 
 
 def peak(samples: list[Sample], start: float, end: float) -> int | None:

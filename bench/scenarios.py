@@ -177,6 +177,10 @@ def measure_needle(size: int) -> Callable[[Observed], dict]:
             out["loaded_mb"] = (loaded.total_kb - base) * 1024 / MB if loaded else None
             out["peak_x"] = out["peak_mb"] * MB / size if out["peak_mb"] else None
             out["loaded_x"] = out["loaded_mb"] * MB / size if out["loaded_mb"] else None
+            rss0 = procmem.rss_before(obs.samples, run["t0"])
+            hwm = procmem.peak_hwm(obs.samples, run["t0"], run["t1"])
+            if rss0 and hwm:
+                out["peak_hwm_x"] = (hwm - rss0) * 1024 / size
         return out
     return measure
 
