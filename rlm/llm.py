@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from rlm import llm_direct
+from rlm.errors import Cancelled, LimitReached, RLMError
 from rlm.llm_errors import Target, is_retryable, to_typed
 from rlm.llm_litellm import load_litellm
 from rlm.llm_providers import (
@@ -168,14 +169,22 @@ class LiteLLMModel:
         for attempt in range(self.retries + 1):
             try:
                 return await call.run(streamed if on_token else None)
-            except asyncio.CancelledError:
+            except PASS_THROUGH:
                 raise
             except Exception as exc:  # litellm raises many types; each is mapped below
+                if exc is streamed.raised:  # the caller's own callback failed: not ours
+                    raise
                 last_try = attempt == self.retries or streamed.sent
-                if last_try or not is_retryable(exc, call.target):
-                    raise to_typed(exc, call.target, attempt + 1) from exc
+                # Both may probe the server with a TCP connect: keep that off the loop.
+                if last_try or not await asyncio.to_thread(is_retryable, exc, call.target):
+                    typed = await asyncio.to_thread(to_typed, exc, call.target, attempt + 1)
+                    raise typed from exc
             await self._sleep(self.backoff(attempt))
         raise AssertionError("unreachable")
+
+
+# Exceptions that already say what happened: never retried, never re-wrapped.
+PASS_THROUGH = (asyncio.CancelledError, RLMError, Cancelled, LimitReached)
 
 
 def default_backoff(attempt: int) -> float:
@@ -184,16 +193,22 @@ def default_backoff(attempt: int) -> float:
 
 
 class _StreamGuard:
-    """Forwards tokens and remembers whether any went out (then a retry would repeat them)."""
+    """Forwards tokens and remembers whether any went out (then a retry would repeat them)
+    and what the callback raised (that goes to the caller unchanged)."""
 
     def __init__(self, on_token: TokenCallback | None):
         self._on_token = on_token
         self.sent = False
+        self.raised: BaseException | None = None
 
     def __call__(self, text: str) -> None:
         self.sent = True
         if self._on_token is not None:
-            self._on_token(text)
+            try:
+                self._on_token(text)
+            except BaseException as exc:
+                self.raised = exc
+                raise
 
 
 class _Call:

@@ -357,3 +357,16 @@ def test_a_loopback_server_records_requests_and_stops_by_itself(model_env):
         while server_up(url, timeout=0.5) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not server_up(url, timeout=0.5)  # its lifetime ran out: it stopped itself
+
+
+async def test_an_exception_from_the_token_callback_reaches_the_caller_unchanged(
+        direct, ollama_server):
+    from rlm.errors import Cancelled
+
+    def stop_now(text: str) -> None:
+        raise Cancelled("stop")
+
+    llm = LiteLLMModel(direct=direct, env={"OLLAMA_HOST": ollama_server.url}, sleep=Sleeps())
+    with pytest.raises(Cancelled):
+        await llm.complete(ASK, model="ollama_chat/llama3", on_token=stop_now)
+    assert len(ollama_server.chat_requests()) == 1  # and it was not retried
