@@ -370,3 +370,13 @@ async def test_an_exception_from_the_token_callback_reaches_the_caller_unchanged
     with pytest.raises(Cancelled):
         await llm.complete(ASK, model="ollama_chat/llama3", on_token=stop_now)
     assert len(ollama_server.chat_requests()) == 1  # and it was not retried
+
+
+async def test_a_server_out_of_replies_answers_500_and_says_why(openai_server):
+    openai_server.replies = ["only one"]
+    llm = LiteLLMModel(direct=True, api_base=openai_server.url + "/v1", env={}, retries=0)
+    assert (await llm.complete(ASK, model="openai/m")).text == "only one"
+    with pytest.raises(ProviderError, match="ran out of replies after 1 requests"):
+        await llm.complete(ASK, model="openai/m")
+    error = "AssertionError: OpenAIServer ran out of replies after 1 requests"
+    assert openai_server.errors == [error]

@@ -110,6 +110,7 @@ class LoopbackServer:
         self.chunk_chars = chunk_chars
         self.lifetime = lifetime
         self.requests: list[Recorded] = []
+        self.errors: list[str] = []  # exceptions raised by the script while answering
         self.in_flight = 0
         self.max_in_flight = 0
         self._index = 0
@@ -238,7 +239,12 @@ class LoopbackServer:
                 if failure.status == 0:
                     return Reply(drop=True)
                 return self.error_reply(failure.status, failure.message)
-        return self.route(method, path, body, headers)
+        try:
+            return self.route(method, path, body, headers)
+        except Exception as exc:  # noqa: BLE001  (a broken script, e.g. out of replies: a 500)
+            with self._lock:
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+            return self.error_reply(500, f"loopback server error: {exc}")
 
 
 class _HTTPServer(ThreadingHTTPServer):
