@@ -199,6 +199,9 @@ def test_ctrl_c_cancels_closes_the_trace_and_leaves_no_process(ollama_server, tm
     assert lines[-1]["type"] == "RunFinished" and lines[-1]["status"] == "cancelled"
     assert [e["status"] for e in lines if e["type"] == "AgentFinished"] == ["cancelled"]
     assert not [pid for pid in workers if alive(pid)]
+    replay = rlm("replay", str(trace))  # the real trace of a cancelled run replays
+    assert replay.returncode == 0 and "Status: cancelled" in replay.stdout
+    assert "Agent 0 (depth 0, ollama/llama3): cancelled" in replay.stdout
 
 
 @slow
