@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from rlm import RLM
 from rlm import events as ev
@@ -181,10 +181,8 @@ def in_progress_script() -> Script:
     s.step("0", 1, CODE_SPLIT, (900, 120))
     s.add(ev.CodeStarted, "0", step=1, code="parts = ...")
     s.add(ev.AgentStatus, "0", status="waiting")
-    for i, task in enumerate(["Find the magic number in part 0", "Find the magic number "
-                              "in part 1", "Find the magic number in part 2",
-                              "Find the magic number in part 3"], start=1):
-        s.agent(f"0.{i}", task, 4000)
+    for i in range(1, 5):
+        s.agent(f"0.{i}", f"Find the magic number in part {i - 1}", 4000)
     s.step("0.1", 1, "Thought: I read the part.\nFinal Answer: not in this part")
     s.finish("0.1", "answered", 1, answer="not in this part")
     s.step("0.2", 1, "Thought: this part is dense; one more level.\n```repl\n"

@@ -12,8 +12,8 @@ import asyncio
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -26,8 +26,7 @@ from rlm import events as ev
 from tui.bridge import EngineEvents, EventBridge, RunEnded
 from tui.context_check import ContextCheck, check_context
 from tui.discovery import Discovery, discover_models
-from tui.runner import (EngineFactory, RunHandle, RunRequest, default_engine, execute,
-                        new_trace_path)
+from tui.runner import EngineFactory, RunHandle, RunRequest, default_engine, execute, new_trace_path
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.context import ContextScreen
 from tui.screens.help import HelpScreen
@@ -94,6 +93,7 @@ class RLMApp(App[None]):
         self.run_no = 0
         self.handle: RunHandle | None = None
         self.bridge: EventBridge | None = None
+        self.start_error: str | None = None
 
     # --- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -203,6 +203,7 @@ class RLMApp(App[None]):
         tree.follow(self.state.active)
         if tree.cursor_node is None and tree.nodes:
             tree.show_agent(next(iter(tree.nodes)))
+        self._show_totals()
         return applied
 
     def on_run_ended(self, message: RunEnded) -> None:
@@ -274,6 +275,7 @@ class RLMApp(App[None]):
     # --- view helpers -------------------------------------------------------------------
     def _reset_view(self, state: RunState) -> None:
         self.state = state
+        self.start_error = None
         self.agent_tree.reset_agents()
         self.transcript.show(None)
         self.result_panel.hide()
@@ -284,18 +286,24 @@ class RLMApp(App[None]):
         self._show_totals()
 
     def _show_totals(self) -> None:
+        self.totals_bar.show(self.state.totals(), self._phase())
+
+    def _phase(self) -> str:
         if self.running:
-            label = "running"
-        elif self.state.frozen_at is not None:
-            label = "replay"
-        else:
-            label = "finished" if self.state.finished else "ready"
-        self.totals_bar.show(self.state.totals(), label)
+            return "running"
+        if self.state.frozen_at is not None:
+            return "replay"
+        if self.start_error:
+            return "error"
+        if self.state.finished:
+            return "finished"
+        return "running" if self.state.root is not None else "ready"
 
     def _show_settings(self) -> None:
         self.settings_bar.show(self.context, self.model, self.max_depth, self.max_steps)
 
     def _show_start_error(self, title: str, message: str, hint: str = "") -> None:
+        self.start_error = message
         self.notify(message, title=title, severity="error", timeout=10)
         self.result_panel.show_error(title, message, hint)
         self._show_totals()
@@ -309,9 +317,9 @@ class RLMApp(App[None]):
                         f"gave its best answer.", severity="warning", timeout=6)
 
     def _notify_end(self, status: str, trace: str | None) -> None:
-        where = f" Trace: {trace}" if trace else ""
+        where = " The trace is kept." if trace else ""
         if status == "answered":
-            self.notify(f"Answered.{where}", title="Run finished", timeout=6)
+            self.notify("Answered.", title="Run finished", timeout=6)
         elif status == "cancelled":
             self.notify(f"Run cancelled; every sandbox was closed.{where}", severity="warning")
         elif status == "limit":

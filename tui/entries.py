@@ -54,11 +54,13 @@ def _replied(event: ev.ModelReplied) -> Entry:
         parts.append(Text("Action", style="bold yellow"))
         parts.append(Syntax(_clip(code), "python", theme="monokai", word_wrap=True,
                             background_color="default"))
-    if reply.final_answer is not None and not reply.code_blocks:
-        parts.append(Text.assemble(("Final Answer  ", "bold green"), _clip(reply.final_answer)))
+    # A final answer without code ends the agent: the Final box right after shows it.
+    if reply.final_answer is not None and reply.code_blocks:
+        note = "Final Answer (written before the output was seen, so not taken)  "
+        parts.append(Text.assemble((note, "dim"), _clip(reply.final_answer)))
     elif reply.final_var is not None:
         parts.append(Text(f"FINAL_VAR({reply.final_var})", style="bold green"))
-    if not parts:
+    if not parts and reply.final_answer is None:
         parts.append(Text(_clip(event.text) or "(empty reply)", style="italic"))
     parts.append(Text(f"{human_tokens(event.prompt_tokens)} in · "
                       f"{human_tokens(event.completion_tokens)} out · "
@@ -77,7 +79,7 @@ def _observation(event: ev.Observation) -> Entry:
         notes.append("sandbox restarted, variables lost")
     if notes:
         head.append("  (" + "; ".join(notes) + ")", style="dim")
-    body = Text(_clip(event.text.rstrip("\n")), style="red" if event.error else "")
+    body = Text(_clip_lines(event.text.rstrip("\n")), style="red" if event.error else "")
     return Group(head, body), "observation-error" if event.error else "observation"
 
 
@@ -122,6 +124,16 @@ def _finished(event: ev.AgentFinished) -> Entry:
 def stream_entry(step: int, text: str) -> RenderableType:
     """What the model has written so far in this step."""
     return Group(Text(f"Step {step} · writing…", style="dim italic"), Text(_clip(text, tail=True)))
+
+
+def _clip_lines(text: str, head: int = 24, tail: int = 6) -> str:
+    """A long output as its first and last lines (the model saw all of it)."""
+    lines = text.split("\n")
+    if len(lines) <= head + tail + 1:
+        return _clip(text)
+    hidden = len(lines) - head - tail
+    return _clip("\n".join(lines[:head] + [f"[… {hidden:,} lines not shown here …]"]
+                            + lines[-tail:]))
 
 
 def _clip(text: str, tail: bool = False) -> str:

@@ -6,8 +6,8 @@ tree, the footer and the tests all show the same text, and a fixed clock makes i
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from rich.text import Text
 
@@ -79,29 +79,36 @@ def elapsed(node: AgentNode, now: float) -> float:
 
 
 def agent_label(node: AgentNode, now: float, width: int | None = None) -> Text:
-    """``● 0.1 d1 Summarize part one…  2 steps · 1.2k tok · 3.4s``, plus why it stopped.
+    """``● 0.1 d1 Summarize part one…  2 steps · 1.2k tok · 3.4s``, then why it stopped.
 
     Args:
-        width: cells the label may take; the task gets what the other parts leave.
+        width: cells the label may take. The figures always show; the task and a failure's
+            reason share what is left.
     """
     head = Text.assemble(status_mark(node.status), " ", (node.agent_id, "bold"),
                          (f" d{node.depth} ", "dim"))
     steps = "1 step" if node.steps == 1 else f"{node.steps} steps"
-    tail = Text(f"  {steps} · {human_tokens(node.usage.total_tokens)} tok · "
-                f"{human_seconds(elapsed(node, now))}", style="dim")
+    figures = Text(f"  {steps} · {human_tokens(node.usage.total_tokens)} tok · "
+                   f"{human_seconds(elapsed(node, now))}", style="dim")
+    task = " ".join(node.task.split())
+    room = 32 if width is None else width - head.cell_len - figures.cell_len
     reason = stop_reason(node)
     if reason:
-        tail.append(f"  {reason}", style=STATUS_MARKS.get(node.status, ("", "red"))[1])
-    room = 30 if width is None else width - head.cell_len - tail.cell_len
-    return Text.assemble(head, short(node.task, max(room, 10)), tail)
+        share = max(room // 2, room - len(task) - 2, 8)
+        reason = short(reason, share)
+        room -= len(reason) + 2
+    label = Text.assemble(head, short(task, max(room, 8)), figures)
+    if reason:
+        label.append(f"  {reason}", style=STATUS_MARKS.get(node.status, ("", "red"))[1])
+    return label
 
 
-def stop_reason(node: AgentNode, limit: int = 24) -> str:
-    """Why an agent failed or was stopped by a limit ('' otherwise: the mark says enough)."""
+def stop_reason(node: AgentNode) -> str:
+    """Why an agent failed or which limit stopped it ('' otherwise: the mark says enough)."""
     if node.status == "failed":
-        return "failed: " + short(node.error or "unknown error", limit)
+        return " ".join((node.error or "unknown error").split())
     if node.status == "limit":
-        return f"limit: {node.limit_hit or '?'}"
+        return f"{node.limit_hit or '?'} limit"
     return ""
 
 

@@ -9,8 +9,9 @@ clock for elapsed times (a fixed clock makes snapshots exact).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from rlm import events as ev
 from rlm.tree import AgentNode, TreeBuilder
@@ -61,7 +62,7 @@ class RunState:
 
     @classmethod
     def replay(cls, header: dict[str, Any], events: Iterable[ev.Event],
-               clock: Clock = time.time) -> "RunState":
+               clock: Clock = time.time) -> RunState:
         """A past run from its trace's events, through the same code as a live run."""
         state = cls(clock, header=header)
         events = list(events)

@@ -7,7 +7,7 @@ Labels are rendered from ``node.data`` at paint time (``render_label``), so an u
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from rich.style import Style
 from rich.text import Text

@@ -2,7 +2,7 @@
 
 ``show(agent)`` rebuilds it for another agent; ``update(agent, stream)`` appends only the
 events not yet shown and repaints the streaming box, so a live agent costs one small mount
-per event. The view stays at the bottom until the user scrolls up (Textual's anchor).
+per event. The view stays at the bottom unless the user has scrolled up to read.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ class TranscriptView(VerticalScroll):
         self.agent_id: str | None = None
         self._shown = 0
         self._stream: Static | None = None
+        self._at_bottom = True
 
     def on_mount(self) -> None:
         self.mount(Static(EMPTY, classes="entry empty"))
-        self.anchor()
 
     def show(self, agent: AgentNode | None, stream: Stream | None = None) -> None:
         """Show ``agent``'s whole transcript (or the empty note)."""
@@ -41,13 +41,17 @@ class TranscriptView(VerticalScroll):
         if agent is None:
             self.mount(Static(EMPTY, classes="entry empty"))
             return
+        self.scroll_to(y=0, animate=False, immediate=True)
+        self._at_bottom = True
         self.update(agent, stream)
-        self.anchor()
 
     def update(self, agent: AgentNode, stream: Stream | None) -> None:
         """Append entries for ``agent``'s new events and repaint its streaming reply."""
         if agent.agent_id != self.agent_id:
             return
+        # Stay at the bottom while the user has not scrolled up to read.
+        follow = self._at_bottom or self.scroll_y >= self.max_scroll_y - 1
+        self._at_bottom = False
         events = agent.events[self._shown:]
         self._shown = len(agent.events)
         boxes = [self._box(event) for event in events]
@@ -58,6 +62,8 @@ class TranscriptView(VerticalScroll):
             else:
                 self.mount_all(boxes)
         self._update_stream(stream)
+        if follow:
+            self.call_after_refresh(self.scroll_end, animate=False, immediate=True)
 
     @staticmethod
     def _box(event) -> Static | None:

@@ -1,0 +1,231 @@
+"""The TUI's plain parts: labels, totals, the event bridge, run state, context checks."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from rlm import events as ev
+from rlm.tree import AgentNode
+from tests.test_tui_support import T0, FixedClock, Script, in_progress_script
+from tui.bridge import EngineEvents, EventBridge
+from tui.context_check import check_context
+from tui.discovery import _hosted_items, discover_models
+from tui.render import (
+    STATUS_MARKS,
+    agent_label,
+    count_totals,
+    human_seconds,
+    human_tokens,
+    summary_line,
+    totals_line,
+)
+from tui.runner import RunHandle, RunRequest, TraceNamer, execute, new_trace_path
+from tui.state import RunState
+
+
+def node(status="running", **fields) -> AgentNode:
+    values = dict(agent_id="0.2", parent_id="0", depth=1, task="Find the magic number in "
+                  "part two of the book", status=status, steps=3, started=T0)
+    values.update(fields)
+    agent = AgentNode(**values)
+    agent.usage.record("m", 1000, 234, 0.0)
+    return agent
+
+
+@pytest.mark.parametrize("status", list(STATUS_MARKS))
+def test_every_status_has_its_own_mark(status):
+    label = agent_label(node(status), T0 + 5, width=80).plain
+    assert label.startswith(STATUS_MARKS[status][0] + " 0.2 d1 Find the magic number")
+    assert "3 steps · 1.2k tok · 5.0s" in label
+    assert len({mark for mark, _ in STATUS_MARKS.values()}) == 6
+
+
+def test_a_label_fits_its_width_and_says_why_an_agent_stopped():
+    failed = node("failed", error="ProviderError: the server answered 500", finished=T0 + 2)
+    assert agent_label(failed, T0 + 99, 40).cell_len == 54  # never less than this
+    for width in (60, 100):
+        assert agent_label(failed, T0 + 99, width).cell_len <= width
+    wide = agent_label(failed, T0 + 99, 120).plain
+    assert wide.endswith("2.0s  ProviderError: the server answered 500")
+    assert agent_label(node("limit", limit_hit="tokens"), T0, 100).plain.endswith("tokens limit")
+    assert agent_label(node("answered"), T0, 100).plain.endswith("0.0s")
+
+
+def test_human_figures():
+    assert [human_tokens(n) for n in (999, 1234, 12_345, 2_500_000)] == \
+        ["999", "1.2k", "12k", "2.5M"]
+    assert [human_seconds(s) for s in (0.42, 12.4, 65, 3725)] == \
+        ["0.4s", "12s", "1m05s", "1h02m"]
+
+
+def test_totals_count_agents_by_state():
+    agents = [node("running"), node("waiting"), node("answered"), node("limit"),
+              node("failed"), node("cancelled")]
+    totals = count_totals(agents, 12.0)
+    assert (totals.agents, totals.running, totals.done, totals.failed, totals.cancelled) == \
+        (6, 2, 2, 1, 1)
+    assert totals.prompt_tokens == 6000 and totals.steps == 18
+    line = totals_line(totals, "running").plain
+    assert line.startswith("running  ● 2 running  ✓ 2 done  ✗ 1 failed  ⊘ 1 cancelled")
+    assert "6.0k in · 1.4k out" in line and line.endswith("$0  │  12s")
+    assert summary_line(totals) == ("6 agents · 18 steps · 7,404 tokens (6,000 in / 1,404 "
+                                    "out) · $0 · 12s")
+
+
+def test_bridge_batches_events_in_order_and_merges_token_deltas():
+    posted: list[EngineEvents] = []
+    bridge = EventBridge(posted.append, run_no=7)
+    s = Script()
+    s.add(ev.StepStarted, "0", step=1)
+    for piece in ("Thou", "ght: ", "hi"):
+        s.add(ev.TokenDelta, "0", step=1, text=piece)
+    s.add(ev.TokenDelta, "0.1", step=1, text="other")
+    s.add(ev.ModelReplied, "0", step=1, text="Thought: hi", model="m")
+    for event in s.events:
+        bridge(event)
+    assert len(posted) == 1  # one open batch until the UI takes it
+    events = bridge.take(posted[0])
+    assert [e.type for e in events] == ["StepStarted", "TokenDelta", "TokenDelta",
+                                        "ModelReplied"]
+    assert events[1].text == "Thought: hi" and events[2].text == "other"
+    assert s.events[1].text == "Thou"  # the engine's own event is not changed
+    bridge(s.events[0])
+    assert len(posted) == 2 and posted[1].run_no == 7  # a taken batch is closed
+
+
+def test_bridge_keeps_every_event_from_many_threads():
+    posted: list[EngineEvents] = []
+    bridge = EventBridge(posted.append, run_no=1)
+    taken: list[ev.Event] = []
+
+    def emit(agent: str) -> None:
+        for i in range(500):
+            bridge(ev.Observation(agent_id=agent, step=i, text=str(i)))
+
+    threads = [threading.Thread(target=emit, args=(f"0.{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    while any(t.is_alive() for t in threads) or posted:
+        if posted:
+            taken += bridge.take(posted.pop(0))
+    assert len(taken) == 2000
+    for n in range(4):
+        assert [e.step for e in taken if e.agent_id == f"0.{n}"] == list(range(500))
+
+
+def test_run_state_follows_the_agent_that_works_and_ignores_late_status():
+    state = RunState(FixedClock(T0 + 30))
+    applied = state.apply(in_progress_script().events)
+    assert [a.agent_id for a in applied.new_agents] == ["0", "0.1", "0.2", "0.3", "0.4",
+                                                       "0.2.1"]
+    assert state.active == "0.2.1"  # 0.4 finished; 0.2.1 is the last one still running
+    assert state.stream_text("0.2.1").text == "Thought: the number is 7481. Final Ans"
+    s = Script(T0 + 40)
+    s.add(ev.AgentFinished, "0.2.1", status="cancelled", steps=2)
+    s.add(ev.AgentStatus, "0.2.1", status="running")  # late, from a cancelled wait
+    state.apply(s.events)
+    assert state.node("0.2.1").status == "cancelled"
+    assert state.stream_text("0.2.1") is None
+
+
+def test_replayed_time_stops_at_the_last_event():
+    events = in_progress_script().events
+    state = RunState.replay({}, events, clock=FixedClock(T0 + 9999))
+    assert state.now() == events[-1].ts
+    assert state.run_seconds() == pytest.approx(events[-1].ts - events[0].ts)
+
+
+def test_context_check_says_what_is_wrong(tmp_path):
+    assert check_context("").ok and check_context("").path is None
+    missing = check_context(str(tmp_path / "nope.txt"))
+    assert not missing.ok and "There is no file or folder" in missing.message
+    binary = tmp_path / "photo.jpg"
+    binary.write_bytes(bytes(range(256)) * 10)
+    assert "looks binary" in check_context(str(binary)).message
+    text = tmp_path / "book.txt"
+    text.write_text("é" * 40_000)  # multi-byte characters cut by the sample are still text
+    assert check_context(str(text)).ok
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.md").write_text("hello")
+    (folder / "b.bin").write_bytes(b"\0\1\2")
+    check = check_context(str(folder))
+    assert check.ok and "1 text file(s)" in check.message and "1 binary" in check.message
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "has no text files" in check_context(str(empty)).message
+
+
+def test_hosted_models_are_read_from_any_reasonable_shape():
+    assert list(_hosted_items({"groq": ["groq/llama-3.3-70b"], "openai": []})) == [
+        ("groq", "groq/llama-3.3-70b")]
+    assert list(_hosted_items(["gemini/gemini-2.0-flash"])) == [
+        ("gemini", "gemini/gemini-2.0-flash")]
+
+
+def test_discovery_reports_an_unreachable_ollama(closed_url):
+    found = discover_models({"OLLAMA_HOST": closed_url})
+    assert all(c.source != "ollama" for c in found.choices)
+    assert found.notes  # says why there are no local models
+
+
+def test_trace_is_named_by_time_and_run_id(tmp_path):
+    path = new_trace_path(tmp_path, now=T0)
+    assert path.name.startswith("tui-2025") and path.suffix == ".jsonl"
+    path.write_text("{}\n")
+    namer = TraceNamer(path)
+    namer(ev.RunStarted(run_id="abc123def456", task="t", model="m"))
+    assert namer.path.name == f"{path.name.rsplit('-', 1)[0]}-abc123def456.jsonl"
+    assert namer.path.exists() and not path.exists()
+
+
+def test_execute_turns_any_error_into_a_message():
+    class Broken:
+        def subscribe(self, fn):
+            return lambda: None
+
+        def cancel(self):
+            pass
+
+        def completion(self, prompt, context=None, *, trace=None):
+            raise KeyError("boom")
+
+    handle = RunHandle()
+    ended = execute(RunRequest("q"), lambda r: Broken(), EventBridge(lambda m: None, 3),
+                    handle, None)
+    assert ended.run_no == 3 and ended.error_kind == "KeyError"
+    assert ended.error.startswith("Unexpected KeyError") and handle.done.is_set()
+
+
+def test_cancel_before_the_engine_exists_reaches_it():
+    cancelled = []
+
+    class Engine:
+        def cancel(self):
+            cancelled.append(True)
+
+    handle = RunHandle()
+    handle.cancel()
+    handle.attach(Engine())
+    assert cancelled == [True]
+
+
+def test_the_command_line():
+    from tui.args import parse_args
+
+    args = parse_args(["What is it?", "--context", "book.txt", "--model", "ollama/llama3",
+                       "--max-depth", "1"])
+    assert (args.question, args.context, args.model, args.max_depth, args.replay) == \
+        ("What is it?", "book.txt", "ollama/llama3", 1, None)
+    assert parse_args(["--replay", "t.jsonl"]).replay == "t.jsonl"
+    with pytest.raises(SystemExit):
+        parse_args(["--max-steps", "0"])
+
+
+def test_rlm_never_imports_tui():
+    for path in Path("rlm").rglob("*.py"):
+        text = path.read_text()
+        assert "import tui" not in text and "from tui" not in text, path
