@@ -140,13 +140,13 @@ def test_litellm_openai_streams_tokens(litellm: Any, e2e_servers: Servers) -> No
 
 def test_chat_format_stops_at_the_next_user_turn(litellm: Any,
                                                   e2e_servers: Servers) -> None:
-    """The server renders plain User:/Assistant: lines and cuts the model's invented turns."""
+    """The server renders plain User:/Assistant: lines and cuts the turns the model invents."""
     messages = [{"role": "user", "content": "Hi!"}, {"role": "assistant", "content": "Hello."},
                 {"role": "user", "content": "Tell me about cats, then ask me a question."}]
     replies = [litellm.completion(**_openai(e2e_servers), messages=messages, max_tokens=64,
                                   temperature=0.8, seed=seed).choices[0].message.content
                for seed in (1, 2)]
-    assert all("User:" not in reply for reply in replies)
+    assert all("User:" not in reply and "\nAssistant:" not in reply for reply in replies)
 
 
 # --- litellm: ollama/ and ollama_chat/ through the front --------------------------------
