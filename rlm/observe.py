@@ -25,8 +25,6 @@ def render_action(result, block: int, blocks: int) -> str:
         parts.append(f"[block {block + 1} of {blocks}]")
     if result.stdout:
         parts.append(result.stdout.rstrip("\n"))
-    if result.stdout_cut:
-        parts.append(f"[... {result.stdout_cut:,} more characters of output were not kept ...]")
     if result.stderr and not result.error:
         parts.append("stderr:\n" + result.stderr.rstrip("\n"))
     if result.error:

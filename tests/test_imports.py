@@ -9,7 +9,8 @@ import pytest
 
 ENGINE_MODULES = ["rlm", "rlm.engine", "rlm.agent", "rlm.run", "rlm.trace", "rlm.tree",
                   "rlm.events", "rlm.parse", "rlm.prompts", "rlm.context", "rlm.config",
-                  "rlm.sandbox", "rlm.llm", "rlm.subcalls"]
+                  "rlm.sandbox", "rlm.llm", "rlm.subcalls", "rlm.cli", "rlm.progress",
+                  "rlm.replay", "rlm.profiles", "rlm.fit", "rlm.loop"]
 
 
 def modules_after_import(module: str) -> set[str]:
