@@ -317,10 +317,12 @@ async def test_the_direct_path_keeps_its_connections_alive(openai_server):
     for _ in range(5):
         await llm.complete(ASK, model="openai/m", on_token=lambda t: None)
     ports = {r.client_port for r in openai_server.chat_requests()}
-    assert len(ports) == 1
+    # Reused, not one connection per call. (Not exactly 1: on a loaded machine the client
+    # may ask again before the server thread has taken the finished stream's socket back.)
+    assert len(ports) <= 2
     await llm.aclose()
     await llm.complete(ASK, model="openai/m")  # a new session after an early close
-    assert len({r.client_port for r in openai_server.chat_requests()}) == 2
+    assert openai_server.chat_requests()[-1].client_port not in ports
 
 
 def test_the_direct_path_never_imports_litellm_and_leaves_nothing_open(ollama_server):
