@@ -141,6 +141,8 @@ class RLM:
                                    trace or self._trace)
         finally:
             shutil.rmtree(run_dir, ignore_errors=True)
+            if client is not self._client and hasattr(client, "aclose"):
+                await client.aclose()  # its connections belong to this event loop
 
     def cancel(self) -> None:
         """Stop the current run from any thread: every agent ends, every sandbox is killed."""
