@@ -27,11 +27,6 @@ from tui.bridge import EngineEvents, EventBridge, RunEnded
 from tui.context_check import ContextCheck, check_context
 from tui.discovery import Discovery, discover_models
 from tui.runner import EngineFactory, RunHandle, RunRequest, default_engine, execute, new_trace_path
-from tui.screens.confirm import ConfirmScreen
-from tui.screens.context import ContextScreen
-from tui.screens.help import HelpScreen
-from tui.screens.limits import LimitsScreen
-from tui.screens.model import ModelScreen
 from tui.state import Applied, RunState
 from tui.widgets.agent_tree import AgentTree
 from tui.widgets.bars import SettingsBar, TotalsBar
@@ -40,6 +35,8 @@ from tui.widgets.transcript import TranscriptView
 
 MAIN_ACTIONS = ("run", "cancel_run", "new_run", "open_context", "choose_model", "set_limits",
                 "copy_answer", "help")
+SLICE = 400  # events shown per turn of the UI loop (a flood must not freeze the keys)
+FOLLOW_EVERY = 0.25  # seconds between two automatic switches of the shown agent
 QUIT_WAIT = 60.0  # seconds to wait for the engine to close its sandboxes when quitting
 
 
@@ -94,6 +91,9 @@ class RLMApp(App[None]):
         self.handle: RunHandle | None = None
         self.bridge: EventBridge | None = None
         self.start_error: str | None = None
+        self._followed_at = 0.0
+        self._backlog: list[ev.Event] = []
+        self._follow_timer = None
 
     # --- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -180,10 +180,26 @@ class RLMApp(App[None]):
         # Runs in a thread: it may only post messages.
         self.post_message(execute(request, self.engine_factory, bridge, handle, trace))
 
-    def on_engine_events(self, message: EngineEvents) -> None:
+    async def on_engine_events(self, message: EngineEvents) -> None:
         if self.bridge is None or message.run_no != self.run_no:
             return  # a finished run's stragglers
-        self.show_events(self.bridge.take(message))
+        draining = bool(self._backlog)
+        self._backlog.extend(self.bridge.take(message))
+        if not draining:
+            await self._drain()
+
+    async def _drain(self) -> None:
+        """Show the backlog a slice at a time, letting keys and frames in between."""
+        self._show_slice()
+        if self._backlog:
+            await asyncio.sleep(0)  # the loop takes in keys before the next slice is queued
+            self.call_later(self._drain)
+
+    def _show_slice(self) -> None:
+        chunk = self._backlog[:SLICE]
+        del self._backlog[:SLICE]
+        if chunk:
+            self.show_events(chunk)
 
     def show_events(self, events: Sequence[ev.Event]) -> Applied:
         """Apply engine events to the state and repaint what they changed."""
@@ -200,15 +216,31 @@ class RLMApp(App[None]):
                 self.transcript.update(agent, self.state.stream_text(shown))
         for agent in applied.finished:
             self._notify_finished(agent)
-        tree.follow(self.state.active)
+        self._follow()
         if tree.cursor_node is None and tree.nodes:
             tree.show_agent(next(iter(tree.nodes)))
         self._show_totals()
         return applied
 
+    def _follow(self) -> None:
+        """Show the active agent, at most every FOLLOW_EVERY s (a switch rebuilds the
+        transcript; under load the active agent changes with nearly every batch)."""
+        wait = self._followed_at + FOLLOW_EVERY - time.monotonic()
+        if wait <= 0:
+            self._followed_at = time.monotonic()
+            self.agent_tree.follow(self.state.active)
+        elif self._follow_timer is None:
+            self._follow_timer = self.set_timer(wait, self._follow_later)
+
+    def _follow_later(self) -> None:
+        self._follow_timer = None
+        self._follow()
+
     def on_run_ended(self, message: RunEnded) -> None:
         if message.run_no != self.run_no:
             return
+        while self._backlog:
+            self._show_slice()
         self.refresh_bindings()
         if message.error is not None:
             self._show_start_error("The run stopped with an error" if self.state.root
@@ -275,6 +307,7 @@ class RLMApp(App[None]):
     # --- view helpers -------------------------------------------------------------------
     def _reset_view(self, state: RunState) -> None:
         self.state = state
+        self._backlog.clear()
         self.start_error = None
         self.agent_tree.reset_agents()
         self.transcript.show(None)
@@ -361,6 +394,8 @@ class RLMApp(App[None]):
         self._show_totals()
 
     def action_open_context(self) -> None:
+        from tui.screens.context import ContextScreen
+
         def chosen(check: ContextCheck | None) -> None:
             if check is not None:
                 self.context = check.path
@@ -369,6 +404,8 @@ class RLMApp(App[None]):
         self.push_screen(ContextScreen(self.context, self.browse_root), chosen)
 
     def action_choose_model(self) -> None:
+        from tui.screens.model import ModelScreen
+
         def chosen(model: str | None) -> None:
             if model is not None:
                 self.model = model or None
@@ -376,6 +413,8 @@ class RLMApp(App[None]):
         self.push_screen(ModelScreen(self.model, self.discover), chosen)
 
     def action_set_limits(self) -> None:
+        from tui.screens.limits import LimitsScreen
+
         def chosen(limits: tuple[int | None, int | None] | None) -> None:
             if limits is not None:
                 self.max_depth, self.max_steps = limits
@@ -393,10 +432,14 @@ class RLMApp(App[None]):
         self.notify(f"Copied {len(text):,} characters.", timeout=3)
 
     def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
         self.push_screen(HelpScreen(self.key_rows()))
 
     async def action_quit(self) -> None:
         """Quit; during a run, ask first, then cancel it and wait for its sandboxes."""
+        from tui.screens.confirm import ConfirmScreen
+
         if not self.running:
             self.exit()
             return

@@ -8,7 +8,6 @@ screen calls Thought or Action is exactly what the agent loop acted on.
 from __future__ import annotations
 
 from rich.console import Group, RenderableType
-from rich.syntax import Syntax
 from rich.text import Text
 
 from rlm import events as ev
@@ -46,6 +45,8 @@ def _step(event: ev.StepStarted) -> Entry:
 
 
 def _replied(event: ev.ModelReplied) -> Entry:
+    from rich.syntax import Syntax  # pygments: loaded with the first reply, not at start
+
     reply = parse_reply(event.text)
     parts: list[RenderableType] = []
     if reply.thought:

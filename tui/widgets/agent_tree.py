@@ -31,6 +31,7 @@ class AgentTree(Tree[AgentNode]):
 
     def __init__(self, now: Callable[[], float], **kwargs) -> None:
         super().__init__("agents", **kwargs)
+        self._width = 0  # the pane's content width at the last frame
         self.show_root = False
         self.guide_depth = 3
         self._now = now
@@ -78,10 +79,20 @@ class AgentTree(Tree[AgentNode]):
         if node.allow_expand:
             icon = self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE
         # Fit the pane: the task gets what guides, icon and figures leave.
-        room = self.scrollable_content_region.width - agent.depth * self.guide_depth - len(icon)
+        room = self._width - agent.depth * self.guide_depth - len(icon)
         label = agent_label(agent, self._now(), max(room - 1, 30))
         label.stylize(style)
         return Text.assemble((icon, base_style), label) if icon else label
+
+    def render_lines(self, crop):
+        self._width = self.scrollable_content_region.width  # once a frame, not once a line
+        return super().render_lines(crop)
+
+    def get_label_width(self, node: TreeNode[AgentNode]) -> int:
+        # Labels are cut to the pane (see render_label), so there is no need to render every
+        # label whenever a line is added: with 1000 agents that was most of a frame.
+        depth = node.data.depth if node.data is not None else 0
+        return max(self._width - 1 - depth * self.guide_depth, 1)
 
     # --- cursor -------------------------------------------------------------------------
     @property
