@@ -26,6 +26,7 @@ _ENV = {
     "timeout": ("RLM_TIMEOUT", float),
     "max_tokens": ("RLM_MAX_TOKENS", int),
     "max_cost": ("RLM_MAX_COST", float),
+    "direct_http": ("RLM_DIRECT_HTTP", "bool"),
 }
 
 SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL", "AUTH")
@@ -52,6 +53,9 @@ class Settings:
     memory_mb: int | None = 4096
     allow_network: bool = False
     reply_max_tokens: int | None = 1024
+    # Ollama and OpenAI-compatible servers (with an api base) are called over HTTP directly,
+    # not through litellm: 10-25x less CPU per call. RLM_DIRECT_HTTP=0 sends them via litellm.
+    direct_http: bool = True
 
     def __post_init__(self) -> None:
         self.validate()
@@ -103,7 +107,13 @@ class Settings:
                 if not any(m in k.upper() for m in SECRET_MARKERS)}
 
 
-def _parse(variable: str, raw: str, parse: type) -> Any:
+def _parse(variable: str, raw: str, parse: Any) -> Any:
+    if parse == "bool":
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{variable}={raw!r} is not on/off (use 1 or 0).")
     if raw.lower() in ("none", "off", "0") and parse is float and variable in (
             "RLM_TIMEOUT", "RLM_MAX_COST"):
         return None

@@ -166,7 +166,9 @@ class RLM:
         for name in {model, self.settings.query_model or model,
                      *self.settings.depth_models.values()}:
             await preflight(name, api_base=self.settings.api_base, env=self._env)
-        return LiteLLMModel(api_base=self.settings.api_base, env=self._env), model, note
+        client = LiteLLMModel(api_base=self.settings.api_base, env=self._env,
+                              direct=self.settings.direct_http)
+        return client, model, note
 
     async def _run(self, prompt: str, source, task_is_context: bool, client: Model, model: str,
                    run_dir: Path, trace_path: str | Path | None) -> RLMResult:

@@ -105,3 +105,15 @@ def test_cancel_mid_run_leaves_no_process_and_a_readable_trace(model_env, tmp_pa
     _, tree = load_tree(Path(result.trace_path))
     assert {(n.agent_id, n.status) for n in tree.agents()} == {("0", "cancelled"), ("0.1", "cancelled"), ("0.2", "cancelled")}
     assert tree.run_finished.status == "cancelled"
+
+
+@pytest.mark.parametrize("direct", ["1", "0"])
+def test_both_doors_to_a_local_server_give_the_same_run(model_env, direct):
+    """RLM_DIRECT_HTTP=1 (default) talks HTTP itself; 0 goes through litellm."""
+    model_env.setenv("RLM_DIRECT_HTTP", direct)
+    model_env.setenv("OPENAI_API_KEY", "sk-loopback-not-secret-1")
+    with OpenAIServer(reply) as server:
+        result = RLM(model="openai/tiny", api_base=server.url + "/v1").completion("root")
+        agents = {r.headers.get("user-agent", "") for r in server.chat_requests()}
+    assert result.answer == "a b c" and len(result.agents) == 5
+    assert any("aiohttp" in a.lower() for a in agents) == (direct == "1")
