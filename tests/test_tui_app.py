@@ -22,6 +22,7 @@ from tests.test_tui_support import (
     wait_run_end,
     write_trace,
 )
+from tui.app import RLMApp
 from tui.bridge import EngineEvents, RunEnded
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
@@ -228,6 +229,28 @@ async def test_an_error_before_the_run_is_shown_not_raised(tmp_path):
         assert app.agent_tree.nodes == {}
         ended = [m for m in messages if isinstance(m, RunEnded)]
         assert ended[0].error_kind == "ServerUnreachable"
+
+
+async def test_no_ollama_is_reported_by_the_real_engine(closed_url, monkeypatch, tmp_path):
+    monkeypatch.setenv("OLLAMA_HOST", closed_url)
+    app = RLMApp("Find the magic number", model="ollama/llama3", trace_dir=tmp_path,
+                 cursor_blink=False)  # the real engine factory: resolve, preflight
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_run_end(pilot)
+        body = str(app.result_panel.query_one("#result-answer").content)
+        assert "Ollama is not running at" in body and "ollama serve" in body
+        assert app.result_panel.border_title == "✗ The run could not start"
+
+
+async def test_a_model_not_pulled_is_reported_by_the_real_engine(ollama_server, tmp_path):
+    app = RLMApp("Find the magic number", model="ollama/mistral-nemo", trace_dir=tmp_path,
+                 cursor_blink=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_run_end(pilot)
+        body = str(app.result_panel.query_one("#result-answer").content)
+        assert "mistral-nemo" in body and "ollama pull" in body
+        meta = str(app.result_panel.query_one("#result-meta").content)
+        assert "ollama pull NAME" in meta  # the hint for ModelNotFound
 
 
 def failing_reply(messages, model):

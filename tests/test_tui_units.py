@@ -12,7 +12,7 @@ from rlm.tree import AgentNode
 from tests.test_tui_support import T0, FixedClock, Script, in_progress_script
 from tui.bridge import EngineEvents, EventBridge
 from tui.context_check import check_context
-from tui.discovery import _hosted_items, discover_models
+from tui.discovery import discover_models
 from tui.render import (
     STATUS_MARKS,
     agent_label,
@@ -159,17 +159,18 @@ def test_context_check_says_what_is_wrong(tmp_path):
     assert "has no text files" in check_context(str(empty)).message
 
 
-def test_hosted_models_are_read_from_any_reasonable_shape():
-    assert list(_hosted_items({"groq": ["groq/llama-3.3-70b"], "openai": []})) == [
-        ("groq", "groq/llama-3.3-70b")]
-    assert list(_hosted_items(["gemini/gemini-2.0-flash"])) == [
-        ("gemini", "gemini/gemini-2.0-flash")]
+def test_discovery_lists_the_pulled_models(ollama_server):
+    found = discover_models({"OLLAMA_HOST": ollama_server.url})
+    assert [c.model for c in found.choices] == ["ollama_chat/llama3:latest"]
+    assert found.choices[0].source == "ollama"
+    assert any("No hosted provider key" in note for note in found.notes)
 
 
 def test_discovery_reports_an_unreachable_ollama(closed_url):
     found = discover_models({"OLLAMA_HOST": closed_url})
-    assert all(c.source != "ollama" for c in found.choices)
-    assert found.notes  # says why there are no local models
+    assert found.choices == []
+    assert any("Ollama is not running" in note and "ollama serve" in note
+               for note in found.notes)
 
 
 def test_trace_is_named_by_time_and_run_id(tmp_path):

@@ -59,15 +59,25 @@ class RLMApp(App[None]):
     CSS_PATH = str(Path(__file__).with_name("rlm.tcss"))
     TITLE = "rlm"
     BINDINGS = [
-        Binding("ctrl+r", "run", "Run", priority=True),
-        Binding("ctrl+x", "cancel_run", "Cancel", priority=True),
-        Binding("ctrl+n", "new_run", "New", priority=True),
-        Binding("ctrl+o", "open_context", "Context", priority=True),
-        Binding("ctrl+t", "choose_model", "Model", priority=True),
-        Binding("ctrl+l", "set_limits", "Limits", priority=True),
-        Binding("ctrl+y", "copy_answer", "Copy", priority=True),
-        Binding("f1", "help", "Help", priority=True),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+r", "run", "Run", priority=True,
+                tooltip="Run the question in the box (enter in the box does the same)"),
+        Binding("ctrl+x", "cancel_run", "Cancel", priority=True,
+                tooltip="Cancel the run: every agent stops, every sandbox is killed, the "
+                        "trace is kept"),
+        Binding("ctrl+n", "new_run", "New", priority=True,
+                tooltip="Clear the screen for a new question (context, model and limits stay)"),
+        Binding("ctrl+o", "open_context", "Context", priority=True,
+                tooltip="Pick a text file or a folder as the context"),
+        Binding("ctrl+t", "choose_model", "Model", priority=True,
+                tooltip="Pick a pulled Ollama model, a hosted one whose key is set, or any "
+                        "litellm name"),
+        Binding("ctrl+l", "set_limits", "Limits", priority=True,
+                tooltip="Set max depth and max steps of the next run"),
+        Binding("ctrl+y", "copy_answer", "Copy", priority=True,
+                tooltip="Copy the selected agent's answer (the run's answer by default)"),
+        Binding("f1", "help", "Help", priority=True, tooltip="Keys and agent marks"),
+        Binding("ctrl+q", "quit", "Quit", priority=True,
+                tooltip="Quit (during a run: asks, then cancels it and waits for its sandboxes)"),
     ]
 
     def __init__(self, question: str | None = None, *, context: str | None = None,
@@ -254,6 +264,8 @@ class RLMApp(App[None]):
                                       message.trace_path, getattr(result, "error", None),
                                       getattr(result, "limit_hit", None))
         self._notify_end(status, message.trace_path)
+        # The panel took rows from the transcript: keep its last lines (the answer) in view.
+        self.call_after_refresh(self.transcript.scroll_end, animate=False)
         self.agent_tree.follow(self.state.root.agent_id if self.state.root else None)
         self._show_totals()
 
@@ -285,6 +297,8 @@ class RLMApp(App[None]):
             return
         self._reset_view(state)
         self.sub_title = f"replay of {Path(path).name}"
+        if state.started is not None:
+            self.question_box.value = state.started.task  # ready to run it again
         self.agent_tree.add_tree(state.root)
         self.agent_tree.show_agent(state.root.agent_id)
         self._show_replay_end(path)
@@ -467,12 +481,13 @@ class RLMApp(App[None]):
     # --- help and command palette -------------------------------------------------------
     def key_rows(self) -> list[tuple[str, str, str]]:
         rows = [("enter", "Run the question", "question box")]
-        rows += [(b.key, b.description, "anywhere") for b in self.BINDINGS]
-        rows += [(b.key, b.description, "agent tree") for b in AgentTree.BINDINGS]
-        rows += [("↑ ↓ / click", "Select an agent (stops following)", "agent tree"),
-                 ("shift+← ", "Jump to the parent", "agent tree"),
+        rows += [(b.key, b.tooltip or b.description, "anywhere") for b in self.BINDINGS]
+        rows += [(b.key, b.tooltip or b.description, "agent tree") for b in AgentTree.BINDINGS]
+        rows += [("↑ ↓ / click", "Select an agent and show its transcript (stops following)",
+                  "agent tree"),
+                 ("shift+←", "Jump to the parent", "agent tree"),
                  ("tab", "Next pane", "anywhere"),
-                 ("ctrl+p", "Command palette", "anywhere")]
+                 ("ctrl+p", "Command palette: every action by name", "anywhere")]
         return rows
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

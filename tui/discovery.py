@@ -1,16 +1,17 @@
 """Which models the user can pick: pulled Ollama models and hosted ones whose key is set.
 
-Both lists come from the engine (``rlm.local.list_models``, ``rlm.models.hosted_providers``).
-This module only turns what they return into choices, and every failure into a note for
-the screen (no Ollama running is a normal state, not a crash).
+Both lists come from the engine: ``rlm.local.list_models`` (the pulled models) and
+``rlm.models.hosted_providers`` (providers with a key), with ``groq_models`` asked for
+Groq's list and ``HOSTED_DEFAULTS`` giving one model for the others. This module turns them
+into choices and every failure into a note for the screen: no Ollama running is a normal
+state, not a crash.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -37,76 +38,46 @@ def discover_models(env: Mapping[str, str] | None = None) -> Discovery:
 
 def _local(env: Mapping[str, str], found: Discovery) -> None:
     try:
-        from rlm.local import list_models
+        from rlm.local import list_models, ollama_host
     except ImportError:
         found.notes.append("Local model discovery is not available in this version of rlm.")
         return
-    host = env.get("OLLAMA_HOST") or None
     try:
-        models = list_models(host)
-    except Exception as exc:  # an RLMError says what to do (start Ollama, ...)
+        models = list_models(ollama_host(env))
+    except Exception as exc:  # noqa: BLE001  (an RLMError says what to do: start Ollama...)
         found.notes.append(str(exc) or f"Ollama did not answer ({type(exc).__name__}).")
         return
-    for item in models or ():
-        name = _name(item)
-        if name:
-            model = name if "/" in name else f"ollama/{name}"
-            found.choices.append(ModelChoice(model, "ollama", _detail(item)))
+    for local in models:
+        found.choices.append(ModelChoice(local.model, "ollama", _detail(local)))
     if not models:
-        found.notes.append("Ollama is running but has no models: `ollama pull llama3`.")
+        found.notes.append("Ollama is running but has no models: `ollama pull llama3.2`.")
 
 
 def _hosted(env: Mapping[str, str], found: Discovery) -> None:
     try:
-        from rlm.models import hosted_providers
+        from rlm.models import HOSTED_DEFAULTS, groq_models, hosted_providers
     except ImportError:
         return
-    try:
-        providers = hosted_providers(env)
-    except Exception as exc:
-        found.notes.append(str(exc) or f"Hosted models: {type(exc).__name__}.")
-        return
-    for source, model in _hosted_items(providers):
-        found.choices.append(ModelChoice(model, source))
+    providers = hosted_providers(env)
+    for provider in providers:
+        models = [HOSTED_DEFAULTS[provider]] if provider in HOSTED_DEFAULTS else []
+        if provider == "groq":
+            try:
+                models = groq_models(env) or models
+            except Exception as exc:  # noqa: BLE001  (the default model still works)
+                found.notes.append(f"Groq's model list: {exc}")
+        found.choices.extend(ModelChoice(model, provider) for model in models)
+    if not providers:
+        found.notes.append("No hosted provider key is set (GROQ_API_KEY, OPENAI_API_KEY, "
+                           "GEMINI_API_KEY, ...): only local models are listed.")
 
 
-def _hosted_items(providers: Any) -> Iterable[tuple[str, str]]:
-    """Accept ``{provider: [models]}``, ``[models]`` or objects with ``models``."""
-    if isinstance(providers, Mapping):
-        for provider, models in providers.items():
-            if isinstance(models, (str, bytes)) or not isinstance(models, Iterable):
-                models = [models] if models else []
-            for model in models:
-                name = _name(model)
-                if name:
-                    yield str(provider), name
-        return
-    for item in providers or ():
-        provider = str(getattr(item, "provider", None) or getattr(item, "name", "") or "")
-        models = getattr(item, "models", None)
-        if models is None:
-            name = _name(item)
-            if name:
-                yield name.split("/", 1)[0], name
-            continue
-        for model in models:
-            name = _name(model)
-            if name:
-                yield provider, name
-
-
-def _name(item: Any) -> str:
-    if isinstance(item, str):
-        return item
-    if isinstance(item, Mapping):
-        return str(item.get("model") or item.get("name") or "")
-    return str(getattr(item, "model", None) or getattr(item, "name", None) or "")
-
-
-def _detail(item: Any) -> str:
+def _detail(local) -> str:
     parts = []
-    for key in ("parameter_size", "size", "context_length"):
-        value = item.get(key) if isinstance(item, Mapping) else getattr(item, key, None)
-        if value:
-            parts.append(f"{key.replace('_', ' ')} {value}")
+    if getattr(local, "parameter_size", ""):
+        parts.append(local.parameter_size)
+    if getattr(local, "size", 0):
+        parts.append(f"{local.size / 1e9:.1f} GB")
+    if getattr(local, "context_length", None):
+        parts.append(f"{local.context_length:,} tokens of context")
     return ", ".join(parts)

@@ -24,12 +24,12 @@ STATUS_MARKS: dict[str, tuple[str, str]] = {
 }
 
 STATUS_WORDS: dict[str, str] = {
-    "running": "running",
-    "waiting": "waiting on its children",
-    "answered": "answered",
-    "limit": "stopped by a limit (best answer given)",
-    "failed": "failed",
-    "cancelled": "cancelled",
+    "running": "thinking or running its code",
+    "waiting": "waiting on its child agents",
+    "answered": "gave its final answer",
+    "limit": "stopped by a limit; gave its best answer (the limit is named on its line)",
+    "failed": "failed (the reason is on its line and in its transcript)",
+    "cancelled": "cancelled with the run",
 }
 
 ACTIVE = ("running", "waiting")

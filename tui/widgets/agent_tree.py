@@ -23,10 +23,10 @@ class AgentTree(Tree[AgentNode]):
     """Agents as a tree; the hidden root holds the run's root agent."""
 
     BINDINGS = [
-        Binding("p", "jump_parent", "Parent"),
-        Binding("f", "follow", "Follow"),
-        Binding("space", "toggle_node", "Fold"),
-        Binding("E", "expand_all", "Expand all", show=False),
+        Binding("p", "jump_parent", "Parent", tooltip="Jump to the parent agent"),
+        Binding("f", "follow", "Follow", tooltip="Follow the active agent again"),
+        Binding("space", "toggle_node", "Fold", tooltip="Fold or unfold an agent's children"),
+        Binding("E", "expand_all", "Expand all", show=False, tooltip="Unfold every agent"),
     ]
 
     def __init__(self, now: Callable[[], float], **kwargs) -> None:

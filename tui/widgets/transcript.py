@@ -14,8 +14,9 @@ from rlm.tree import AgentNode
 from tui.entries import render_event, stream_entry
 from tui.state import Stream
 
-EMPTY = ("No agent selected. Type a question below and press enter; the agents it starts "
-         "appear on the left.")
+EMPTY = ("No agent selected. Type a question below and press enter: the agents it starts "
+         "appear on the left, and what the selected one thinks, runs and sees appears here.\n\n"
+         "ctrl+o picks a context file or folder, ctrl+t a model, f1 lists every key.")
 
 
 class TranscriptView(VerticalScroll):
