@@ -6,10 +6,11 @@ import json
 import re
 from pathlib import Path
 
-from rlm.errors import ProviderError, ServerUnreachable
+from rlm.errors import ProviderError
 from tests.test_tui_support import (
     T0,
     FixedClock,
+    Unreachable,
     in_progress_script,
     labels,
     make_app,
@@ -197,23 +198,6 @@ async def test_replay_of_a_missing_or_foreign_file_says_so(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert "Nothing to replay" in app.result_panel.border_title
-
-
-class Unreachable:
-    """An engine whose preflight fails the way rlm's does when Ollama is not running."""
-
-    def __init__(self, request):
-        pass
-
-    def subscribe(self, fn):
-        return lambda: None
-
-    def cancel(self):
-        pass
-
-    def completion(self, prompt, context=None, *, trace=None):
-        raise ServerUnreachable("Ollama is not running at http://127.0.0.1:11434. Start it "
-                                "with `ollama serve`, or set OLLAMA_HOST.")
 
 
 async def test_an_error_before_the_run_is_shown_not_raised(tmp_path):

@@ -7,10 +7,10 @@ not blink, and no path or id depends on the machine.
 from __future__ import annotations
 
 from rlm.result import RLMResult
-from tests.test_tui_app import Unreachable
 from tests.test_tui_support import (
     T0,
     FixedClock,
+    Unreachable,
     finished_script,
     in_progress_script,
     make_app,

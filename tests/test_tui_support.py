@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rlm import RLM
 from rlm import events as ev
+from rlm.errors import ServerUnreachable
 from rlm.scripted import ScriptedModel
 from rlm.trace import TraceWriter
 from tui.app import RLMApp
@@ -108,6 +109,24 @@ def _style():
     from rich.style import Style
 
     return Style()
+
+
+# --- an engine that fails before the run, as rlm's preflight does ----------------------
+class Unreachable:
+    """An engine whose preflight fails the way rlm's does when Ollama is not running."""
+
+    def __init__(self, request):
+        pass
+
+    def subscribe(self, fn):
+        return lambda: None
+
+    def cancel(self):
+        pass
+
+    def completion(self, prompt, context=None, *, trace=None):
+        raise ServerUnreachable("Ollama is not running at http://127.0.0.1:11434. Start it "
+                                "with `ollama serve`, or set OLLAMA_HOST.")
 
 
 # --- sandbox processes of this test process --------------------------------------------
