@@ -21,8 +21,10 @@ _FENCE = re.compile(
     re.DOTALL | re.MULTILINE | re.IGNORECASE,
 )
 _ANY_FENCE = re.compile(r"^[ \t]*```[^\n]*\n.*?(?:^[ \t]*```[ \t]*$|\Z)", re.DOTALL | re.MULTILINE)
-_OBSERVATION = re.compile(r"^[ \t*#>]*Observation\s*:", re.MULTILINE | re.IGNORECASE)
-_FINAL_ANSWER = re.compile(r"^[ \t*#>]*\**Final[ _]Answer\**\s*:\**[ \t]*", re.MULTILINE | re.IGNORECASE)
+_OBSERVATION = re.compile(r"^[ \t*#>`]*Observation`?\s*:", re.MULTILINE | re.IGNORECASE)
+# "Final Answer:", and the bare "Answer:" small base models often write instead.
+_FINAL_ANSWER = re.compile(r"^[ \t*#>]*\**(?:Final[ _])?Answer\**\s*:\**[ \t]*",
+                           re.MULTILINE | re.IGNORECASE)
 _FINAL_CALL = re.compile(r"\bFINAL\(", re.MULTILINE)
 _FINAL_VAR = re.compile(r"\bFINAL_VAR\(\s*['\"]?([A-Za-z_][A-Za-z0-9_]*)['\"]?\s*\)")
 _THOUGHT = re.compile(r"^[ \t*#]*Thought\s*:\**\s*", re.IGNORECASE)

@@ -65,3 +65,26 @@ def test_reply_with_neither_code_nor_answer():
 
 def test_empty_final_answer_is_no_answer():
     assert parse_reply("Thought: x\nFinal Answer:   ").final_answer is None
+
+
+def test_bare_answer_line_is_a_final_answer_as_small_base_models_write_it():
+    assert parse_reply("Thought: it says so.\nAnswer: 4711").final_answer == "4711"
+    assert parse_reply("The answer is below.\nAnswer:").final_answer is None
+
+
+def test_observation_in_backticks_is_cut_too():
+    text, cut = cut_invented_observation("Thought: x\n`Observation:` The committee met.")
+    assert cut and text == "Thought: x"
+
+
+def test_real_replies_of_a_small_base_model_parse_without_error():
+    """Replies a 270M base model really wrote to our prompts (tests/e2e/real_replies.json)."""
+    import json
+    from pathlib import Path
+
+    records = json.loads((Path(__file__).parent / "e2e" / "real_replies.json").read_text())
+    records = records["replies"] if isinstance(records, dict) else records
+    parsed = [parse_reply(r["reply"]) for r in records]
+    assert len(parsed) >= 20
+    assert not any(cut_invented_observation(p.text)[1] for p in parsed)  # nothing left to cut
+    assert any(p.has_code for p in parsed) and any(p.observation_cut for p in parsed)
