@@ -413,3 +413,16 @@ def test_first_frame_comes_before_litellm_is_imported():
                          timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["none"]
+
+
+async def test_command_palette_offers_the_main_actions(tmp_path):
+    app = make_app(trace_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        assert {"Run", "Cancel run", "New run", "Open context", "Choose model", "Set limits",
+                "Copy answer", "Follow the active agent", "Help"} <= titles
+        await pilot.press("ctrl+p")
+        await pilot.press(*"set limits")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "LimitsScreen")

@@ -12,20 +12,20 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
+from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Tree
 
 from rlm import events as ev
 from tui.bridge import EngineEvents, EventBridge, RunEnded
-from tui.context_check import ContextCheck, check_context
+from tui.commands import KEYS, Commands
+from tui.context_check import check_context
 from tui.discovery import Discovery, discover_models
+from tui.notices import agent_notice, end_notice, hint_for
 from tui.runner import EngineFactory, RunHandle, RunRequest, default_engine, execute, new_trace_path
 from tui.state import Applied, RunState
 from tui.widgets.agent_tree import AgentTree
@@ -33,14 +33,11 @@ from tui.widgets.bars import SettingsBar, TotalsBar
 from tui.widgets.result_panel import ResultPanel
 from tui.widgets.transcript import TranscriptView
 
-MAIN_ACTIONS = ("run", "cancel_run", "new_run", "open_context", "choose_model", "set_limits",
-                "copy_answer", "help")
 SLICE = 400  # events shown per turn of the UI loop (a flood must not freeze the keys)
 FOLLOW_EVERY = 0.25  # seconds between two automatic switches of the shown agent
-QUIT_WAIT = 60.0  # seconds to wait for the engine to close its sandboxes when quitting
 
 
-class RLMApp(App[None]):
+class RLMApp(Commands, App[None]):
     """The rlm terminal UI.
 
     Args:
@@ -58,27 +55,7 @@ class RLMApp(App[None]):
 
     CSS_PATH = str(Path(__file__).with_name("rlm.tcss"))
     TITLE = "rlm"
-    BINDINGS = [
-        Binding("ctrl+r", "run", "Run", priority=True,
-                tooltip="Run the question in the box (enter in the box does the same)"),
-        Binding("ctrl+x", "cancel_run", "Cancel", priority=True,
-                tooltip="Cancel the run: every agent stops, every sandbox is killed, the "
-                        "trace is kept"),
-        Binding("ctrl+n", "new_run", "New", priority=True,
-                tooltip="Clear the screen for a new question (context, model and limits stay)"),
-        Binding("ctrl+o", "open_context", "Context", priority=True,
-                tooltip="Pick a text file or a folder as the context"),
-        Binding("ctrl+t", "choose_model", "Model", priority=True,
-                tooltip="Pick a pulled Ollama model, a hosted one whose key is set, or any "
-                        "litellm name"),
-        Binding("ctrl+l", "set_limits", "Limits", priority=True,
-                tooltip="Set max depth and max steps of the next run"),
-        Binding("ctrl+y", "copy_answer", "Copy", priority=True,
-                tooltip="Copy the selected agent's answer (the run's answer by default)"),
-        Binding("f1", "help", "Help", priority=True, tooltip="Keys and agent marks"),
-        Binding("ctrl+q", "quit", "Quit", priority=True,
-                tooltip="Quit (during a run: asks, then cancels it and waits for its sandboxes)"),
-    ]
+    BINDINGS = KEYS
 
     def __init__(self, question: str | None = None, *, context: str | None = None,
                  model: str | None = None, max_depth: int | None = None,
@@ -225,7 +202,8 @@ class RLMApp(App[None]):
             if agent is not None:
                 self.transcript.update(agent, self.state.stream_text(shown))
         for agent in applied.finished:
-            self._notify_finished(agent)
+            if notice := agent_notice(agent):
+                self.notify(**notice)
         self._follow()
         if tree.cursor_node is None and tree.nodes:
             tree.show_agent(next(iter(tree.nodes)))
@@ -255,7 +233,7 @@ class RLMApp(App[None]):
         if message.error is not None:
             self._show_start_error("The run stopped with an error" if self.state.root
                                    else "The run could not start", message.error,
-                                   _hint(message.error_kind))
+                                   hint_for(message.error_kind))
             return
         result = message.result
         status = getattr(result, "status", "failed")
@@ -263,7 +241,7 @@ class RLMApp(App[None]):
         self.result_panel.show_result(status, getattr(result, "answer", "") or "", totals,
                                       message.trace_path, getattr(result, "error", None),
                                       getattr(result, "limit_hit", None))
-        self._notify_end(status, message.trace_path)
+        self.notify(**end_notice(status, message.trace_path))
         # The panel took rows from the transcript: keep its last lines (the answer) in view.
         self.call_after_refresh(self.transcript.scroll_end, animate=False)
         self.agent_tree.follow(self.state.root.agent_id if self.state.root else None)
@@ -355,169 +333,9 @@ class RLMApp(App[None]):
         self.result_panel.show_error(title, message, hint)
         self._show_totals()
 
-    def _notify_finished(self, agent) -> None:
-        if agent.status == "failed":
-            self.notify(f"Agent {agent.agent_id} failed: {agent.error or 'unknown error'}",
-                        severity="error", timeout=8)
-        elif agent.status == "limit":
-            self.notify(f"Agent {agent.agent_id} hit the {agent.limit_hit or '?'} limit and "
-                        f"gave its best answer.", severity="warning", timeout=6)
-
-    def _notify_end(self, status: str, trace: str | None) -> None:
-        where = " The trace is kept." if trace else ""
-        if status == "answered":
-            self.notify("Answered.", title="Run finished", timeout=6)
-        elif status == "cancelled":
-            self.notify(f"Run cancelled; every sandbox was closed.{where}", severity="warning")
-        elif status == "limit":
-            self.notify(f"A limit was hit; the best answer is shown.{where}",
-                        severity="warning")
-        else:
-            self.notify(f"The run failed.{where}", severity="error")
-
-    # --- actions ------------------------------------------------------------------------
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Hide the app's keys under a dialog; grey out what the run state forbids."""
-        if action in MAIN_ACTIONS and isinstance(self.screen, ModalScreen):
-            return False
-        if action == "cancel_run" and not self.running:
-            return None
-        if action in ("run", "new_run", "set_limits", "choose_model", "open_context") \
-                and self.running:
-            return None
-        return True
-
-    def action_cancel_run(self) -> None:
-        """Cancel the run: the engine ends every agent and kills every sandbox."""
-        if not self.running or self.handle is None:
-            self.notify("No run to cancel.", timeout=3)
-            return
-        self.handle.cancel()
-        self.notify("Cancelling: closing every sandbox…", timeout=4)
-
-    def action_new_run(self) -> None:
-        if self.running:
-            self.notify("A run is in progress: ctrl+x cancels it first.", severity="warning")
-            return
-        self.run_no += 1
-        self.handle = self.bridge = None
-        self._reset_view(RunState(self.clock))
-        self.sub_title = ""
-        self.question_box.value = ""
-        self.question_box.focus()
-        self._show_totals()
-
-    def action_open_context(self) -> None:
-        from tui.screens.context import ContextScreen
-
-        def chosen(check: ContextCheck | None) -> None:
-            if check is not None:
-                self.context = check.path
-                self._show_settings()
-                self.notify(check.message, title="Context", timeout=4)
-        self.push_screen(ContextScreen(self.context, self.browse_root), chosen)
-
-    def action_choose_model(self) -> None:
-        from tui.screens.model import ModelScreen
-
-        def chosen(model: str | None) -> None:
-            if model is not None:
-                self.model = model or None
-                self._show_settings()
-        self.push_screen(ModelScreen(self.model, self.discover), chosen)
-
-    def action_set_limits(self) -> None:
-        from tui.screens.limits import LimitsScreen
-
-        def chosen(limits: tuple[int | None, int | None] | None) -> None:
-            if limits is not None:
-                self.max_depth, self.max_steps = limits
-                self._show_settings()
-        self.push_screen(LimitsScreen(self.max_depth, self.max_steps), chosen)
-
-    def action_copy_answer(self) -> None:
-        """Copy the selected agent's answer (the run's answer when nothing else is)."""
-        agent = self.agent_tree.selected_agent
-        text = (agent.answer if agent and agent.answer else "") or self.result_panel.answer
-        if not text:
-            self.notify("No answer to copy yet.", timeout=3)
-            return
-        self.copy_to_clipboard(text)
-        self.notify(f"Copied {len(text):,} characters.", timeout=3)
-
-    def action_help(self) -> None:
-        from tui.screens.help import HelpScreen
-
-        self.push_screen(HelpScreen(self.key_rows()))
-
-    async def action_quit(self) -> None:
-        """Quit; during a run, ask first, then cancel it and wait for its sandboxes."""
-        from tui.screens.confirm import ConfirmScreen
-
-        if not self.running:
-            self.exit()
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.stop_and_exit()
-        self.push_screen(ConfirmScreen("A run is in progress. Cancel it and quit?",
-                                       yes="Cancel the run and quit", no="Keep running"),
-                         answered)
-
-    @work(exclusive=True, group="quit", description="cancel the run, then quit")
-    async def stop_and_exit(self) -> None:
-        handle = self.handle
-        if handle is not None:
-            handle.cancel()
-            self.notify("Cancelling the run: closing every sandbox…", timeout=QUIT_WAIT)
-            await asyncio.to_thread(handle.wait, QUIT_WAIT)
-        self.exit()
-
     def on_unmount(self) -> None:
         if self.handle is not None:
             self.handle.cancel()  # whatever ended the app, the engine must stop too
-
-    # --- help and command palette -------------------------------------------------------
-    def key_rows(self) -> list[tuple[str, str, str]]:
-        rows = [("enter", "Run the question", "question box")]
-        rows += [(b.key, b.tooltip or b.description, "anywhere") for b in self.BINDINGS]
-        rows += [(b.key, b.tooltip or b.description, "agent tree") for b in AgentTree.BINDINGS]
-        rows += [("↑ ↓ / click", "Select an agent and show its transcript (stops following)",
-                  "agent tree"),
-                 ("shift+←", "Jump to the parent", "agent tree"),
-                 ("tab", "Next pane", "anywhere"),
-                 ("ctrl+p", "Command palette: every action by name", "anywhere")]
-        return rows
-
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        yield SystemCommand("Run", "Run the question in the box", self.action_run)
-        yield SystemCommand("Cancel run", "Stop every agent and sandbox", self.action_cancel_run)
-        yield SystemCommand("New run", "Clear the screen for a new question",
-                            self.action_new_run)
-        yield SystemCommand("Open context", "Pick a text file or folder as the context",
-                            self.action_open_context)
-        yield SystemCommand("Choose model", "Pulled Ollama models and hosted ones",
-                            self.action_choose_model)
-        yield SystemCommand("Set limits", "Max depth and max steps of the next run",
-                            self.action_set_limits)
-        yield SystemCommand("Copy answer", "Copy the answer to the clipboard",
-                            self.action_copy_answer)
-        yield SystemCommand("Follow the active agent", "Move with the agent that works",
-                            self.agent_tree.action_follow)
-        yield SystemCommand("Help", "Keys and agent marks", self.action_help)
-
-
-def _hint(kind: str | None) -> str:
-    return {
-        "ServerUnreachable": "Start Ollama (`ollama serve`) or set OLLAMA_HOST, then ctrl+r.",
-        "ModelNotFound": "Pull the model (`ollama pull NAME`) or pick another with ctrl+t.",
-        "MissingKey": "Set the provider's API key in the environment or .env, or pick a "
-                      "local model with ctrl+t.",
-        "ContextError": "ctrl+o picks another context.",
-        "ConfigError": "ctrl+l sets the limits; ctrl+t the model.",
-    }.get(kind or "", "Fix the cause above, then ctrl+r runs again.")
 
 
 def _short(text: str, limit: int) -> str:
