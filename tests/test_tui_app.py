@@ -426,3 +426,21 @@ async def test_command_palette_offers_the_main_actions(tmp_path):
         await pilot.pause(0.3)
         await pilot.press("enter")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "LimitsScreen")
+
+
+async def test_litellm_is_preloaded_in_the_background_after_the_first_frame(monkeypatch):
+    import threading
+
+    import tui.app
+
+    called = threading.Event()
+    seen = []
+
+    def fake_preload():
+        seen.append(threading.current_thread().name)
+        called.set()
+    monkeypatch.setattr(tui.app, "_preload_litellm", fake_preload)
+    app = make_app(preload=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, called.is_set)
+    assert seen == ["rlm-preload"]

@@ -49,7 +49,7 @@ class RLMApp(Commands, App[None]):
         discover: lists models for the model picker.
         clock: wall-clock time for elapsed times (tests: a fixed clock).
         trace_dir: where each run's trace is written (``None``: no trace).
-        preload: import litellm in the background after the first frame.
+        preload: import litellm in a background thread once the first frame is shown.
         cursor_blink: blink the question box's cursor (off for snapshots).
     """
 
@@ -110,14 +110,17 @@ class RLMApp(Commands, App[None]):
         self._show_settings()
         self._show_totals()
         self.transcript.border_title = "Transcript"
-        if self.preload:
-            threading.Thread(target=_preload_litellm, name="rlm-preload", daemon=True).start()
         if self.replay_path:
             self.open_replay(self.replay_path)
         elif self.startup_question:
             self.question_box.value = self.startup_question
             self.action_run()
         self.question_box.focus()
+
+    def on_ready(self) -> None:
+        # After the first frame: the import holds the GIL for seconds, so not before it.
+        if self.preload:
+            threading.Thread(target=_preload_litellm, name="rlm-preload", daemon=True).start()
 
     @property
     def running(self) -> bool:
