@@ -23,6 +23,10 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def _load(load) -> str:
+    return " ".join(f"{x:.2f}" for x in load) if load else "?"
+
+
 def _numbers(reps: list[dict], key: str) -> list[float]:
     return [r[key] for r in reps if isinstance(r.get(key), (int, float))
             and not isinstance(r.get(key), bool)]
@@ -56,30 +60,42 @@ def _flags(reps: list[dict]) -> str:
 
 
 def markdown(meta: dict, results: dict) -> str:
-    present = sorted({v for per in results.values() for v in per},
+    """Side-by-side scenarios first, then the ours-only figures (CLI, model layer, TUI)."""
+    paired = {k: v for k, v in results.items() if set(v) != {"ours"}}
+    alone = {k: v["ours"] for k, v in results.items() if set(v) == {"ours"}}
+    present = sorted({v for per in paired.values() for v in per},
                      key=lambda v: (v == "theirs", v != "ours", v))
     head = ["scenario", "figure", *present]
     head += [f"{v} / theirs" for v in present if v != "theirs" and "theirs" in present]
     lines = [(f"Run {meta['started']}: `{meta['command']}`, latency "
-              f"{meta['latency'] * 1000:g} ms, {meta['reps']} repetitions, load "
-              f"{' '.join(f'{x:.2f}' for x in meta['load'])}."), "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, per in results.items():
-        keys = []
-        for reps in per.values():
-            for r in reps:
-                keys += [k for k, v in r.items() if k not in keys and k not in SKIP
-                         and k != "error" and not isinstance(v, list)]
-        for key in keys:
-            row = [name, key]
-            row += [_cell(_numbers(per.get(v, []), key)) for v in present]
+              f"{meta['latency'] * 1000:g} ms, {meta['reps']} repetitions, load average "
+              f"{_load(meta.get('load_start'))} at the start, {_load(meta['load'])} at the end."),
+             "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, per in paired.items():
+        for key in _keys(per.values()):
+            row = [name, key] + [_cell(_numbers(per.get(v, []), key)) for v in present]
             if "theirs" in present:
                 row += [_ratio(per.get(v, []), per.get("theirs", []), key)
                         for v in present if v != "theirs"]
             lines.append("| " + " | ".join(row) + " |")
         notes = {v: _flags(per.get(v, [])) for v in present}
-        notes = {v: n for v, n in notes.items() if n}
-        if notes:
-            lines.append(f"| {name} | notes | " + " | ".join(notes.get(v, "") for v in present)
+        if any(notes.values()):
+            lines.append(f"| {name} | notes | " + " | ".join(notes[v] for v in present)
                          + " |" + " |" * (len(head) - 2 - len(present)))
+    if alone:
+        lines += ["", "| ours only | figure | value |", "|---|---|---|"]
+        for name, reps in alone.items():
+            lines += [f"| {name} | {key} | {_cell(_numbers(reps, key))} |"
+                      for key in _keys([reps])]
+            lines += [f"| {name} | error | {r['error'].splitlines()[-1][:120]} |"
+                      for r in reps if "error" in r]
     return "\n".join(lines)
+
+
+def _keys(groups) -> list[str]:
+    keys: list[str] = []
+    for reps in groups:
+        for r in reps:
+            keys += [k for k, v in r.items() if k not in keys and k not in SKIP
+                     and k != "error" and not isinstance(v, list)]
+    return keys

@@ -138,10 +138,32 @@ def run_extras(reps: int, server: Server, results: dict) -> None:
     results["model_layer"] = {"ours": [_last_json(model.stdout, model.stderr)]}
     tui = HERE / "bench_tui.py"
     if tui.exists():
-        run = subprocess.run([sys.executable, str(tui), "--json"], cwd=str(REPO),
-                             env=driver_env(), capture_output=True, text=True, timeout=600,
+        run = subprocess.run([sys.executable, str(tui), "--runs", str(reps)], cwd=str(REPO),
+                             env=driver_env(), capture_output=True, text=True, timeout=900,
                              check=False)
-        results["tui"] = {"ours": [_last_json(run.stdout, run.stderr)]}
+        results["tui"] = {"ours": [tui_figures(run.stdout, run.stderr)]}
+
+
+TUI_FIGURES = {  # bench_tui.py prints sentences; these are the numbers in them
+    "first_frame_s": r"first frame: ([\d.]+) s from process start",
+    "first_frame_from_import_s": r"s from process start, ([\d.]+) s from import",
+    "bare_textual_first_frame_s": r"same widgets: ([\d.]+) s",
+    "flood_events_per_s": r"events: ([\d,]+) events/s",
+    "flood_ui_lag_max_ms": r"flood.*?ms median, ([\d.]+) ms at worst",
+    "steady_emit_to_screen_p95_ms": r"p50, ([\d.]+) ms p95",
+}
+
+
+def tui_figures(out: str, err: str) -> dict:
+    """The figures of ``bench_tui.py``'s report, or its error."""
+    import re
+
+    figures = {}
+    for name, pattern in TUI_FIGURES.items():
+        found = re.search(pattern, out, re.S)
+        if found:
+            figures[name] = float(found.group(1).replace(",", ""))
+    return figures or {"error": (err or out).strip()[-1500:]}
 
 
 def _last_json(out: str, err: str) -> dict:
@@ -177,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
               if not only or s.name in only]
     theirs_python = theirs_venv.ensure_venv() if "theirs" in variants else None
     started = datetime.datetime.now().isoformat(timespec="seconds")
+    load_start = os.getloadavg()
     server = Server(args.latency, lifetime=6 * 3600)
     results: dict = {}
     try:
@@ -198,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.close()
     meta = {"started": started, "command": " ".join(["bench/run.py", *(argv or sys.argv[1:])]),
-            "latency": args.latency, "reps": args.reps, "load": os.getloadavg(),
+            "latency": args.latency, "reps": args.reps, "load_start": load_start,
+            "load": os.getloadavg(),
             "titles": {s.name: s.title for s in chosen}}
     if args.out:
         Path(args.out).write_text(json.dumps({"meta": meta, "results": results}, indent=1))
