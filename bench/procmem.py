@@ -58,12 +58,16 @@ def status_kb(pid: int) -> tuple[int, int] | None:
 
 
 def pss_kb(pid: int) -> int | None:
-    """PSS of one process in kB (None when it is gone)."""
+    """PSS of one process in kB (its RSS where the kernel has no smaps_rollup; None when
+    the process is gone)."""
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
             for line in f:
                 if line.startswith("Pss:"):
                     return int(line.split()[1])
+    except FileNotFoundError:
+        status = status_kb(pid)
+        return status[0] if status else None
     except (OSError, ValueError):
         return None
     return None
