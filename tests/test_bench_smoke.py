@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -104,13 +103,14 @@ def test_haystack_has_one_needle_at_the_asked_size():
 
 
 def test_process_tree_memory_is_read_from_proc():
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    child = subprocess.Popen([sys.executable, "-c", "print('up', flush=True); "
+                              "import time; time.sleep(30)"], stdout=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 5
-        while child.pid not in procmem.tree_pids(os.getpid()):
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        assert child.stdout.readline() == "up\n"  # its interpreter runs: its own pages
+        assert child.pid in procmem.tree_pids(os.getpid())
         assert procmem.pss_kb(child.pid) > 1000
+        rss, peak = procmem.status_kb(child.pid)
+        assert peak >= rss > 1000
     finally:
         child.kill()
         child.wait()
