@@ -71,6 +71,7 @@ class RLM:
         self._cancelled = False
         self._keep_warm = keep_warm
         self._window_lookup = window_lookup
+        self._checked: set[tuple[str, str | None]] = set()
         self._pool: SandboxPool | None = None
         self._pool_loop: asyncio.AbstractEventLoop | None = None
         self._engine_loop: EngineLoop | None = None
@@ -165,7 +166,10 @@ class RLM:
         self.settings.model = model
         for name in {model, self.settings.query_model or model,
                      *self.settings.depth_models.values()}:
-            await preflight(name, api_base=self.settings.api_base, env=self._env)
+            key = (name, self.settings.api_base)
+            if key not in self._checked:  # once per RLM: a check costs a request (~50 ms)
+                await preflight(name, api_base=self.settings.api_base, env=self._env)
+                self._checked.add(key)
         client = LiteLLMModel(api_base=self.settings.api_base, env=self._env,
                               direct=self.settings.direct_http)
         return client, model, note

@@ -117,3 +117,17 @@ def test_both_doors_to_a_local_server_give_the_same_run(model_env, direct):
         agents = {r.headers.get("user-agent", "") for r in server.chat_requests()}
     assert result.answer == "a b c" and len(result.agents) == 5
     assert any("aiohttp" in a.lower() for a in agents) == (direct == "1")
+
+
+def test_the_model_is_checked_once_per_rlm_not_per_run(model_env):
+    with OllamaServer(["Final Answer: 1", "Final Answer: 2"]) as server:
+        model_env.setenv("OLLAMA_HOST", server.url)
+        rlm = RLM(model="ollama_chat/llama3")
+
+        def checks() -> int:
+            return sum(r.path in ("/api/show", "/api/tags") for r in server.requests)
+
+        assert rlm.completion("q").answer == "1"
+        first = checks()
+        assert rlm.completion("q").answer == "2"
+    assert first >= 1 and checks() == first  # no second check
