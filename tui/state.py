@@ -111,8 +111,6 @@ class RunState:
         return applied
 
     def _apply_one(self, event: ev.Event, applied: Applied) -> None:
-        if isinstance(event, ev.AgentStatus) and self._finished(event.agent_id):
-            return  # a late "running" from a cancelled wait must not revive a finished agent
         if isinstance(event, ev.TokenDelta):
             self._stream(event)
             applied.streamed.add(event.agent_id)
@@ -143,10 +141,6 @@ class RunState:
         if running:
             return max(running)[1]
         return finished.parent_id or finished.agent_id
-
-    def _finished(self, agent_id: str) -> bool:
-        node = self.node(agent_id)
-        return node is not None and node.finished is not None
 
     def _stream(self, event: ev.TokenDelta) -> None:
         stream = self.streams.get(event.agent_id)
