@@ -170,9 +170,11 @@ class RLM:
             if key not in self._checked:  # once per RLM: a check costs a request (~50 ms)
                 await preflight(name, api_base=self.settings.api_base, env=self._env)
                 self._checked.add(key)
-        client = LiteLLMModel(api_base=self.settings.api_base, env=self._env,
-                              direct=self.settings.direct_http)
-        return client, model, note
+        if self.settings.direct_http:  # local servers over HTTP directly, the rest via litellm
+            from rlm.llm_fast import FastFirstModel
+
+            return FastFirstModel(api_base=self.settings.api_base, env=self._env), model, note
+        return LiteLLMModel(api_base=self.settings.api_base, env=self._env), model, note
 
     async def _run(self, prompt: str, source, task_is_context: bool, client: Model, model: str,
                    run_dir: Path, trace_path: str | Path | None) -> RLMResult:
