@@ -26,3 +26,15 @@ def observations(events, agent_id: str = "0") -> list[str]:
 
 def code(text: str) -> str:
     return f"Thought: run it.\n```repl\n{text}\n```"
+
+
+def task_of(messages) -> str:
+    """The task line of an agent's first message ("LLM:<prompt>" for a plain llm_query)."""
+    if messages[0]["role"] != "system":
+        return "LLM:" + str(messages[0]["content"])
+    return str(messages[1]["content"]).split("\n", 1)[0].removeprefix("Task: ")
+
+
+def turn(messages) -> int:
+    """How many replies the agent has given so far."""
+    return sum(1 for m in messages if m["role"] == "assistant")

@@ -13,20 +13,7 @@ from rlm.sandbox import procs
 from rlm.trace import load_tree
 from tests.servers.ollama import OllamaServer
 from tests.servers.openai import OpenAIServer
-
-
-def task_of(messages) -> str:
-    if messages[0]["role"] != "system":
-        return "LLM:" + str(messages[0]["content"])
-    return str(messages[1]["content"]).split("\n", 1)[0].removeprefix("Task: ")
-
-
-def turn(messages) -> int:
-    return sum(1 for m in messages if m["role"] == "assistant")
-
-
-def code(text: str) -> str:
-    return f"Thought: run it.\n```repl\n{text}\n```"
+from tests.engine_helpers import code, task_of, turn
 
 
 PLAN = {

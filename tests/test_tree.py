@@ -4,18 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engine_helpers import code, scripted_rlm
-
-
-def task_of(messages) -> str:
-    """The task line of an agent's first message ('' for a plain llm_query)."""
-    if messages[0]["role"] != "system":
-        return "LLM:" + messages[0]["content"]
-    return messages[1]["content"].split("\n", 1)[0].removeprefix("Task: ")
-
-
-def turn(messages) -> int:
-    return sum(1 for m in messages if m["role"] == "assistant")
+from tests.engine_helpers import code, scripted_rlm, task_of, turn
 
 
 def tree_script(plan):
