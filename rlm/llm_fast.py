@@ -19,13 +19,25 @@ import ssl
 import time
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
 from urllib.parse import urlsplit
 
 from rlm.errors import ModelNotFound, ProviderError, ServerUnreachable
 from rlm.llm import Completion, TokenCallback
 from rlm.llm_providers import (DEFAULT_OLLAMA_HOST, KEY_VARS, OLLAMA_PROVIDERS,
                                OPENAI_COMPATIBLE, model_name, provider_of)
+from rlm.llm_wire import (  # noqa: F401  (the wire formats, split out to keep files small)
+    _HTTPStatus,
+    _openai_request,
+    _ollama_request,
+    _openai_whole,
+    _openai_usage,
+    _openai_stream,
+    _ollama_whole,
+    _ollama_stream,
+    _read_head,
+    _body,
+    _unchunk,
+    _lines)
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 ATTEMPTS = 3           # tries per call for a retryable status or a dropped connection
@@ -67,21 +79,6 @@ class FastFirstModel:
         door = self.fast if supports(model, self.api_base) else self.fallback()
         return await door.complete(messages, model=model, stop=stop, max_tokens=max_tokens,
                                    on_token=on_token)
-
-
-class _HTTPStatus(Exception):
-    def __init__(self, status: int, body: bytes):
-        super().__init__(status)
-        self.status, self.body = status, body  # the error body, for the message
-
-    def message(self) -> str:
-        try:
-            data = json.loads(self.body)
-            error = data.get("error", data)
-            text = error.get("message", error) if isinstance(error, dict) else error
-        except (ValueError, AttributeError):
-            text = self.body.decode("utf-8", "replace")
-        return " ".join(str(text).split())[:300] or f"HTTP {self.status}"
 
 
 class _Pool:
@@ -264,145 +261,6 @@ class FastModel:
 
 
 # --- request bodies ---------------------------------------------------------------------
-def _openai_request(base, name, messages, stop, max_tokens, stream):
-    body: dict[str, Any] = {"model": name, "messages": messages, "stream": stream}
-    body |= {"stream_options": {"include_usage": True}} if stream else {}
-    body |= {"stop": list(stop)} if stop else {}
-    body |= {"max_tokens": max_tokens} if max_tokens else {}
-    return f"{base}/chat/completions", body
-
-
-def _ollama_request(base, name, messages, stop, max_tokens, stream):
-    options = {"stop": list(stop)} if stop else {}
-    options |= {"num_predict": max_tokens} if max_tokens else {}
-    return f"{base}/api/chat", {"model": name, "messages": messages, "stream": stream,
-                                "options": options}
-
-
-# --- replies ------------------------------------------------------------------------------
-def _openai_whole(data: dict) -> tuple[str, tuple[int, int] | None]:
-    message = ((data.get("choices") or [{}])[0].get("message")) or {}
-    return message.get("content") or "", _openai_usage(data.get("usage"))
-
-
-def _openai_usage(usage: dict | None) -> tuple[int, int] | None:
-    return (int(usage.get("prompt_tokens") or 0),
-            int(usage.get("completion_tokens") or 0)) if usage else None
-
-
-async def _openai_stream(lines: AsyncIterator[bytes], on_token: TokenCallback):
-    parts, usage = [], None
-    async for line in lines:
-        data = line[5:].strip() if line.startswith(b"data:") else b""
-        if data == b"[DONE]":
-            break
-        if not data:
-            continue
-        event = json.loads(data)
-        for choice in event.get("choices") or ():
-            piece = (choice.get("delta") or {}).get("content")
-            if piece:
-                parts.append(piece)
-                on_token(piece)
-        usage = _openai_usage(event.get("usage")) or usage
-    async for _ in lines:  # read to the end so the connection can be reused
-        pass
-    return "".join(parts), usage
-
-
-def _ollama_whole(data: dict) -> tuple[str, tuple[int, int] | None]:
-    text = (data.get("message") or {}).get("content") or ""
-    return text, (int(data.get("prompt_eval_count") or 0), int(data.get("eval_count") or 0))
-
-
-async def _ollama_stream(lines: AsyncIterator[bytes], on_token: TokenCallback):
-    parts, usage = [], None
-    async for line in lines:
-        if not line.strip():
-            continue
-        event = json.loads(line)
-        if event.get("error"):
-            raise _HTTPStatus(500, line)
-        piece = (event.get("message") or {}).get("content")
-        if piece:
-            parts.append(piece)
-            on_token(piece)
-        if event.get("done"):
-            usage = (int(event.get("prompt_eval_count") or 0), int(event.get("eval_count") or 0))
-    return "".join(parts), usage
-
-
-# --- HTTP/1.1 framing ---------------------------------------------------------------------
-async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
-    raw = await reader.readuntil(b"\r\n\r\n")
-    lines = raw.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ", 2)[1])
-    headers = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if sep:
-            headers[name.strip().lower()] = value.strip()
-    return status, headers
-
-
-async def _body(reader: asyncio.StreamReader, headers: dict[str, str],
-                timeout: float) -> AsyncIterator[bytes]:
-    """The body's bytes as they arrive (chunked framing removed), in few large pieces: one
-    ``read`` (and one timer) per socket read, not per chunk, keeps a stream cheap."""
-    async def read(size: int = 2 ** 16) -> bytes:
-        async with asyncio.timeout(timeout):
-            return await reader.read(size)
-
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        buffer, done = b"", False
-        while not done:
-            data = await read()
-            if not data:
-                raise asyncio.IncompleteReadError(buffer, None)
-            buffer += data
-            payload, buffer, done = _unchunk(buffer)
-            if payload:
-                yield payload
-    elif "content-length" in headers:
-        left = int(headers["content-length"])
-        while left:
-            chunk = await read(min(left, 2 ** 20))
-            if not chunk:
-                raise asyncio.IncompleteReadError(b"", left)
-            left -= len(chunk)
-            yield chunk
-    else:  # the body ends when the server closes the connection
-        while chunk := await read():
-            yield chunk
-
-
-def _unchunk(buffer: bytes) -> tuple[bytes, bytes, bool]:
-    """Decode the complete chunks at the start of ``buffer``: (payload, rest, ended)."""
-    parts, pos = [], 0
-    while (eol := buffer.find(b"\r\n", pos)) >= 0:
-        size = int(buffer[pos:eol].split(b";", 1)[0], 16)
-        if size == 0:  # the last chunk; these servers send no trailers
-            ended = buffer.endswith(b"\r\n\r\n", eol)
-            return b"".join(parts), b"" if ended else buffer[pos:], ended
-        if len(buffer) < eol + 4 + size:
-            break
-        parts.append(buffer[eol + 2:eol + 2 + size])
-        pos = eol + 4 + size
-    return b"".join(parts), buffer[pos:], False
-
-
-async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    buffer = b""
-    async for chunk in chunks:
-        buffer += chunk
-        *complete, buffer = buffer.split(b"\n")
-        for line in complete:
-            yield line
-    if buffer:
-        yield buffer
-
-
-# --- errors -------------------------------------------------------------------------------
 def _status_error(model: str, base: str, exc: _HTTPStatus, ollama: bool) -> Exception:
     detail = exc.message()
     if exc.status == 404:
