@@ -123,3 +123,14 @@ def test_groq_models_lists_chat_models_with_the_key(model_env):
 def test_groq_models_without_a_key_asks_nothing():
     with pytest.raises(MissingKey, match="GROQ_API_KEY"):
         groq_models({})
+
+
+async def test_an_openai_compatible_api_base_that_does_not_answer_is_said_plainly(closed_url):
+    from rlm.errors import ServerUnreachable
+
+    with pytest.raises(ServerUnreachable, match="Nothing answers at"):
+        await preflight("openai/tiny", api_base=closed_url + "/v1", env={})
+
+
+async def test_an_api_base_that_answers_with_an_error_status_is_still_up(openai_server):
+    await preflight("openai/tiny", api_base=openai_server.url + "/nowhere", env={})
