@@ -32,6 +32,12 @@ _ENV = {
 SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL", "AUTH")
 
 
+def is_secret_name(name: str) -> bool:
+    """Whether a variable or setting name says it holds a secret (one rule everywhere:
+    the trace header, the trace's value scrubbing, the sandbox's environment)."""
+    return any(marker in name.upper() for marker in SECRET_MARKERS)
+
+
 @dataclass
 class Settings:
     """Every knob of a run. ``None`` for a limit means no limit."""
@@ -103,8 +109,7 @@ class Settings:
 
     def public(self) -> dict[str, Any]:
         """The settings as a dict with every secret removed (for the trace header)."""
-        return {k: v for k, v in dataclasses.asdict(self).items()
-                if not any(m in k.upper() for m in SECRET_MARKERS)}
+        return {k: v for k, v in dataclasses.asdict(self).items() if not is_secret_name(k)}
 
 
 def _parse(variable: str, raw: str, parse: Any) -> Any:

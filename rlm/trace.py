@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any, Iterator, Mapping
 
 from rlm import events as ev
-from rlm.config import SECRET_MARKERS
+from rlm.config import is_secret_name
 from rlm.tree import TreeBuilder
 
 FORMAT_VERSION = 1
@@ -26,8 +26,7 @@ REDACTED = "[redacted]"
 def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
     """Values of variables whose names say they are secrets, in ``env`` and the process."""
     items = list(os.environ.items()) + list((env or {}).items())
-    values = {v for k, v in items
-              if any(m in k.upper() for m in SECRET_MARKERS) and len(v) >= 6}
+    values = {v for k, v in items if is_secret_name(k) and len(v) >= 6}
     return sorted(values, key=len, reverse=True)
 
 
@@ -101,5 +100,5 @@ def load_tree(path: str | Path) -> tuple[dict[str, Any], TreeBuilder]:
     header, events = read_trace(path)
     builder = TreeBuilder()
     for event in events:
-        builder._apply(event)
+        builder(event)
     return header, builder

@@ -18,12 +18,13 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from rlm.config import is_secret_name
+
 from .channel import Connection, LogBuffer
 from .clock import ActionClock
 from .procs import ticks_now
 from .protocol import EXIT_MEMORY, MARKER_ENV
 
-SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL", "AUTH")
 MIN_SECRET_CHARS = 6  # shorter values would match half the environment by accident
 DROPPED_ALWAYS = ("PYTHONINSPECT",)  # would turn the worker into an interactive prompt
 # Imports the worker's modules as package ``_rlm_sandbox`` (not ``rlm``: its __init__ would
@@ -43,7 +44,7 @@ BOOTSTRAP = (
 def scrub_env(environ: Mapping[str, str]) -> dict[str, str]:
     """The environment without secrets: any variable whose name says KEY, TOKEN, SECRET,
     PASSWORD, CREDENTIAL or AUTH, and any variable that contains one of their values."""
-    secret = {name for name in environ if any(w in name.upper() for w in SECRET_WORDS)}
+    secret = {name for name in environ if is_secret_name(name)}
     values = {environ[name] for name in secret if len(environ[name]) >= MIN_SECRET_CHARS}
     return {name: value for name, value in environ.items()
             if name not in secret and name not in DROPPED_ALWAYS
