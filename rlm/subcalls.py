@@ -9,12 +9,13 @@ history, its own sandbox and its own context; past ``max_depth`` it falls back t
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rlm import events as ev
-from rlm.context import ContextSource, prepare_context
+from rlm.context import ContextSource, describe, prepare_context
 from rlm.errors import LimitReached, RLMError
 
 if TYPE_CHECKING:
@@ -114,8 +115,8 @@ class SubCalls:
     def _child_source(self, task: str, context: dict | None, child_id: str) -> ContextSource:
         if context is None:  # the task itself becomes the child's context
             return prepare_context(task, self.run.run_dir, name=f"task-{child_id}")
-        source = ContextSource(context["kind"], Path(context["path"]))
-        return ContextSource(source.kind, source.path, _describe_file(source))
+        kind, path = context["kind"], Path(context["path"])
+        return ContextSource(kind, path, _describe_file(kind, path))
 
 
 def _answer_text(outcome) -> str:
@@ -136,17 +137,13 @@ def _inline(task: str, context: dict) -> str:
     return f"{task}\n\nContext:\n{text}"
 
 
-def _describe_file(source: ContextSource) -> dict[str, Any]:
+def _describe_file(kind: str, path: Path) -> dict[str, Any]:
     """Facts about a context the worker wrote, read back without loading it all."""
-    from rlm.context import describe
-    import json
-
-    path = source.path
-    if source.kind == "text":
+    if kind == "text":
         with path.open("r", encoding="utf-8", errors="replace") as src:
             head = src.read(2000)
         info = describe(head, size=path.stat().st_size)
-    elif source.kind == "json":
+    elif kind == "json":
         info = describe(json.loads(path.read_text(encoding="utf-8")))
     else:
         info = describe(path.read_bytes()[:500], size=path.stat().st_size)
