@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from rlm import events as ev
 from rlm import prompts
@@ -18,10 +17,8 @@ from rlm.context import ContextSource
 from rlm.errors import Cancelled, LimitReached, RLMError
 from rlm.observe import render_action, cut_text
 from rlm.parse import OBSERVATION_STOP, Reply, parse_reply
-from rlm.sandbox import Sandbox, SandboxConfig
-
-if TYPE_CHECKING:
-    from rlm.run import Run
+from rlm.run import Run, sandbox_config
+from rlm.sandbox import Sandbox
 
 BEST_ANSWER_GRACE = 120.0  # seconds a best-answer call may run past the run's deadline
 
@@ -37,7 +34,7 @@ class Outcome:
 class Agent:
     """One node of the tree: its history, its sandbox, its loop."""
 
-    def __init__(self, run: "Run", *, agent_id: str, parent_id: str | None, depth: int,
+    def __init__(self, run: Run, *, agent_id: str, parent_id: str | None, depth: int,
                  task: str, source: ContextSource, model: str, task_is_context: bool = False):
         self.run = run
         self.agent_id, self.parent_id, self.depth = agent_id, parent_id, depth
@@ -91,7 +88,7 @@ class Agent:
         from rlm.subcalls import SubCalls  # import here: subcalls builds child agents
 
         self.sandbox = await Sandbox.start(
-            self.source, config=self.run_sandbox_config(), handler=SubCalls(self).handle,
+            self.source, config=sandbox_config(self.run.settings), handler=SubCalls(self).handle,
             pool=self.run.pool, label=self.agent_id)
         try:
             while True:
@@ -101,11 +98,6 @@ class Agent:
                     return Outcome("answered", answer=answer)
         except LimitReached as limit:
             return await self.best_answer(limit)
-
-    def run_sandbox_config(self) -> SandboxConfig:
-        s = self.run.settings
-        return SandboxConfig(action_timeout=s.action_timeout, memory_mb=s.memory_mb,
-                             allow_network=s.allow_network)
 
     async def step(self) -> str | None:
         """Ask the model once and act on its reply; the final answer, or ``None``."""

@@ -20,8 +20,8 @@ from rlm.llm import Model
 from rlm.result import RLMResult
 from rlm.fit import WindowLookup
 from rlm.loop import EngineLoop
-from rlm.run import Run
-from rlm.sandbox import SandboxConfig, SandboxPool
+from rlm.run import Run, sandbox_config
+from rlm.sandbox import SandboxPool
 from rlm.trace import TraceWriter
 
 
@@ -206,9 +206,7 @@ class RLM:
 
     def _pool_for_run(self) -> SandboxPool:
         """A pool for this run: the kept warm one (``keep_warm``) if on this loop."""
-        config = SandboxConfig(action_timeout=self.settings.action_timeout,
-                               memory_mb=self.settings.memory_mb,
-                               allow_network=self.settings.allow_network)
+        config = sandbox_config(self.settings)
         if not self._keep_warm:
             return SandboxPool(config)
         loop = asyncio.get_running_loop()

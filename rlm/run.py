@@ -22,9 +22,17 @@ from rlm.llm import Completion, Model, TokenCallback
 from rlm.tree import TreeBuilder
 from rlm.usage import Usage
 
+from rlm.sandbox import SandboxConfig
+
 if TYPE_CHECKING:
     from rlm.agent import Agent
     from rlm.sandbox import SandboxPool
+
+
+def sandbox_config(settings: Settings) -> SandboxConfig:
+    """The sandbox limits a run's settings ask for (its pool and every agent use these)."""
+    return SandboxConfig(action_timeout=settings.action_timeout, memory_mb=settings.memory_mb,
+                         allow_network=settings.allow_network)
 
 
 class Run:
