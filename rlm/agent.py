@@ -56,7 +56,6 @@ class Agent:
                                        depth=self.depth, **fields))
 
     def set_status(self, status: str) -> None:
-        # A cancelled action's handler may end after the agent did: its status is stale.
         if not self.finished:
             self.emit(ev.AgentStatus, status=status)
 

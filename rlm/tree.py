@@ -122,7 +122,8 @@ class TreeBuilder:
             node.usage.record(event.model, event.prompt_tokens, event.completion_tokens,
                               event.cost_usd)
         elif isinstance(event, ev.AgentStatus):
-            node.status = event.status
+            if node.finished is None:  # a late status from a cancelled action changes nothing
+                node.status = event.status
         elif isinstance(event, ev.AgentFinished):
             node.status, node.answer = event.status, event.answer
             node.limit_hit, node.error = event.limit_hit, event.error
