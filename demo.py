@@ -137,10 +137,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(hay: Haystack, args: argparse.Namespace) -> int:
     from rlm import RLM
-    from rlm.cli_run import CancelOnSignal
+    from rlm.cli.run import CancelOnSignal
     from rlm.errors import RLMError
     from rlm.paths import new_trace_path
-    from rlm.progress import Progress
+    from rlm.cli.progress import Progress
 
     progress = Progress(sys.stderr, verbose=args.verbose)
     try:

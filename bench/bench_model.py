@@ -3,8 +3,8 @@
     uv run python bench/bench_model.py [http://127.0.0.1:PORT] [--n 1000] [--seq 50]
 
 Against a bench server (``bench/server.py``; started here when no URL is given), for each
-client: plain ``litellm`` (configured as ``rlm.llm_litellm`` does), ``rlm.llm.LiteLLMModel``,
-``LiteLLMModel(direct=True)`` where it exists, ``rlm.llm_fast.FastModel`` and the ``openai``
+client: plain ``litellm`` (configured as ``rlm.llm.litellm_loader`` does), ``rlm.llm.LiteLLMModel``,
+``LiteLLMModel(direct=True)`` where it exists, ``rlm.llm.http.FastModel`` and the ``openai``
 SDK:
 - ``<client>_seq_<mode>_ms``: a sequential call's cost beyond the server's own time
   (client wall time minus the time the server spent on it), ``mode`` = ``whole`` (one JSON
@@ -48,9 +48,9 @@ def set_script(url: str, latency: float) -> None:
 
 def clients(url: str) -> dict:
     """name -> async fn(prompt, stream) -> text."""
-    from rlm.llm import LiteLLMModel
-    from rlm.llm_fast import FastModel
-    from rlm.llm_litellm import load_litellm
+    from rlm.llm.litellm_model import LiteLLMModel
+    from rlm.llm.http import FastModel
+    from rlm.llm.litellm_loader import load_litellm
 
     litellm = load_litellm()
     ours, fast = LiteLLMModel(api_base=f"{url}/v1"), FastModel(api_base=f"{url}/v1")

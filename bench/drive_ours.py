@@ -18,13 +18,13 @@ import drivelib
 
 def make_client(door: str, api_base: str):
     """The model client of a variant: ``ours`` (the engine's default), ``ours-fast``
-    (``rlm.llm_fast.FastFirstModel``) or ``ours-direct`` (``LiteLLMModel(direct=True)``)."""
+    (``rlm.llm.http.FastFirstModel``) or ``ours-direct`` (``LiteLLMModel(direct=True)``)."""
     if door == "ours-fast":
-        from rlm.llm_fast import FastFirstModel
+        from rlm.llm.http import FastFirstModel
 
         return FastFirstModel(api_base=api_base)
     if door == "ours-direct":
-        from rlm.llm import LiteLLMModel
+        from rlm.llm.litellm_model import LiteLLMModel
 
         return LiteLLMModel(api_base=api_base, direct=True)
     return None

@@ -13,16 +13,16 @@ __all__ = ["RLM", "RLMResult", "Settings", "ScriptedModel", "RLMError", "__versi
 
 if TYPE_CHECKING:
     from rlm.config import Settings
-    from rlm.engine import RLM
+    from rlm.core.engine import RLM
     from rlm.errors import RLMError
     from rlm.result import RLMResult
-    from rlm.scripted import ScriptedModel
+    from rlm.llm.scripted import ScriptedModel
 
 _LAZY = {
-    "RLM": "rlm.engine",
+    "RLM": "rlm.core.engine",
     "RLMResult": "rlm.result",
     "Settings": "rlm.config",
-    "ScriptedModel": "rlm.scripted",
+    "ScriptedModel": "rlm.llm.scripted",
     "RLMError": "rlm.errors",
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rlm import RLM
 from rlm.events import Event
-from rlm.scripted import ScriptedModel
+from rlm.llm.scripted import ScriptedModel
 
 
 def scripted_rlm(replies, *, delay: float = 0.0, honor_stop: bool = True, **settings):

@@ -56,7 +56,7 @@ def test_help_loads_neither_litellm_nor_the_engine():
                                "except SystemExit:\n    pass")
     assert not {m for m in loaded if m.split(".")[0] in ("litellm", "textual", "rich",
                                                           "tiktoken", "ollama", "groq")}
-    assert "rlm.engine" not in loaded and "rlm.agent" not in loaded
+    assert "rlm.core.engine" not in loaded and "rlm.core.agent" not in loaded
 
 
 def test_version():
@@ -102,9 +102,9 @@ def test_a_local_only_profile_refuses_a_hosted_model_before_any_call():
     assert "Profile 'local-only' is local-only, but the run would use groq/" in done.stderr
 
 
-@pytest.mark.parametrize("module", ["rlm.cli", "rlm.cli_run", "rlm.cli_dryrun", "rlm.cli_models",
-                                    "rlm.cli_replay", "rlm.progress", "rlm.replay",
-                                    "rlm.replay_official", "rlm.profiles", "rlm.router",
+@pytest.mark.parametrize("module", ["rlm.cli", "rlm.cli.run", "rlm.cli.dryrun", "rlm.cli.models",
+                                    "rlm.cli.replay", "rlm.cli.progress", "rlm.trace.replay",
+                                    "rlm.trace.official", "rlm.profiles", "rlm.llm.router",
                                     "rlm.paths"])
 def test_command_modules_import_neither_the_screen_nor_litellm(module):
     loaded = modules_loaded_by(f"import {module}")

@@ -6,7 +6,7 @@ import io
 import re
 
 from rlm import events as ev
-from rlm.progress import Progress, agent_line, tree_lines
+from rlm.cli.progress import Progress, agent_line, tree_lines
 from rlm.tree import TreeBuilder
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-ENGINE_MODULES = ["rlm", "rlm.engine", "rlm.agent", "rlm.run", "rlm.trace", "rlm.tree",
-                  "rlm.events", "rlm.parse", "rlm.prompts", "rlm.context", "rlm.config",
-                  "rlm.sandbox", "rlm.llm", "rlm.subcalls", "rlm.cli", "rlm.progress",
-                  "rlm.replay", "rlm.profiles", "rlm.fit", "rlm.loop"]
+ENGINE_MODULES = ["rlm", "rlm.core.engine", "rlm.core.agent", "rlm.core.run", "rlm.trace", "rlm.tree",
+                  "rlm.events", "rlm.core.parse", "rlm.core.prompts", "rlm.context", "rlm.config",
+                  "rlm.sandbox", "rlm.llm", "rlm.core.subcalls", "rlm.cli", "rlm.cli.progress",
+                  "rlm.trace.replay", "rlm.profiles", "rlm.core.fit", "rlm.core.loop"]
 
 
 def modules_after_import(module: str) -> set[str]:

@@ -49,7 +49,7 @@ def test_token_limit():
 
 def test_cost_limit():
     from rlm.llm import Completion
-    from rlm.scripted import ScriptedModel
+    from rlm.llm.scripted import ScriptedModel
 
     class Pricey(ScriptedModel):
         async def complete(self, messages, **kw):

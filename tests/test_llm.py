@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from rlm.errors import ConfigError, MissingKey, ModelNotFound, ProviderError, ServerUnreachable
-from rlm.llm import LiteLLMModel, default_backoff
-from rlm.tokens import count_messages, count_tokens
+from rlm.llm.litellm_model import LiteLLMModel, default_backoff
+from rlm.llm.tokens import count_messages, count_tokens
 
 REPLY = "Thought: one two three\nObservation: invented by the model"
 STOP = ["\nObservation:"]
@@ -283,7 +283,7 @@ async def test_batches_of_concurrent_calls_keep_their_answers_in_order(direct, p
 
 # --- import cost -------------------------------------------------------------------------
 def test_importing_the_model_layer_does_not_import_litellm():
-    code = ("import sys, rlm, rlm.llm, rlm.local, rlm.models, rlm.tokens, rlm.llm_errors\n"
+    code = ("import sys, rlm, rlm.llm, rlm.llm.ollama, rlm.llm.resolve, rlm.llm.tokens, rlm.llm.failures\n"
             "heavy = [m for m in ('litellm', 'tiktoken', 'ollama', 'groq', 'openai')"
             " if m in sys.modules]\n"
             "print(','.join(heavy))")
@@ -328,7 +328,7 @@ async def test_the_direct_path_keeps_its_connections_alive(openai_server):
 def test_the_direct_path_never_imports_litellm_and_leaves_nothing_open(ollama_server):
     code = ("import sys, warnings\n"
             "warnings.simplefilter('error', ResourceWarning)\n"
-            "from rlm.llm import LiteLLMModel\n"
+            "from rlm.llm.litellm_model import LiteLLMModel\n"
             f"llm = LiteLLMModel(direct=True, api_base={ollama_server.url!r}, env={{}})\n"
             "for _ in range(2):\n"
             "    print(llm.complete_sync([{'role': 'user', 'content': 'hi'}],"
@@ -345,7 +345,7 @@ def test_the_direct_path_never_imports_litellm_and_leaves_nothing_open(ollama_se
 def test_a_loopback_server_records_requests_and_stops_by_itself(model_env):
     import time
 
-    from rlm.local import server_up
+    from rlm.llm.ollama import server_up
     from tests.servers import OllamaServer
 
     with OllamaServer(lifetime=1.0) as server:

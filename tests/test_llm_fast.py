@@ -1,4 +1,4 @@
-"""rlm.llm_fast: the direct HTTP door, against the loopback OpenAI and Ollama servers."""
+"""rlm.llm.http: the direct HTTP door, against the loopback OpenAI and Ollama servers."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import asyncio
 import pytest
 
 from rlm import RLM
-from rlm import llm_fast
+from rlm.llm import http as llm_fast
 from rlm.errors import ModelNotFound, ProviderError, ServerUnreachable
-from rlm.llm_fast import FastFirstModel, FastModel, supports
-from rlm.scripted import ScriptedModel
+from rlm.llm.http import FastFirstModel, FastModel, supports
+from rlm.llm.scripted import ScriptedModel
 from tests.servers import OpenAIServer
 
 USER = [{"role": "user", "content": "What is two plus two?"}]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rlm.errors import ModelNotFound, ServerUnreachable
-from rlm.local import (
+from rlm.llm.ollama import (
     LocalModel,
     alist_models,
     aserver_up,

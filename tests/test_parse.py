@@ -1,6 +1,6 @@
 """The reply protocol's reading half: what a reply says (the loop decides what it does)."""
 
-from rlm.parse import cut_invented_observation, parse_reply
+from rlm.core.parse import cut_invented_observation, parse_reply
 
 
 def test_repl_and_python_fences_are_both_code():

@@ -10,7 +10,7 @@ import pytest
 from rlm.config import Settings
 from rlm.errors import ConfigError, ProviderError
 from rlm.profiles import load_profile, parse_profile, shipped_profiles
-from rlm.router import RouterModel
+from rlm.llm.router import RouterModel
 from tests.servers import OllamaServer, OpenAIServer
 
 
@@ -146,7 +146,7 @@ def test_router_failure_names_the_hosts(model_env, closed_url):
 
 
 def test_models_outside_the_deployments_go_to_the_fallback(model_env):
-    from rlm.scripted import ScriptedModel
+    from rlm.llm.scripted import ScriptedModel
 
     fallback = ScriptedModel(["from the fallback"])
     with OpenAIServer(lambda r: "routed") as server:

@@ -11,8 +11,8 @@ import pytest
 
 from rlm import events as ev
 from rlm.errors import ConfigError
-from rlm.replay import ReplayOptions, agent_steps, open_trace, render_replay
-from rlm.replay_official import write_official
+from rlm.trace.replay import ReplayOptions, agent_steps, open_trace, render_replay
+from rlm.trace.official import write_official
 from rlm.trace import TraceWriter
 
 ROOT_CODE = 'hits = [l for l in context.splitlines() if "magic" in l]\nprint(hits)'
@@ -250,7 +250,7 @@ def test_rlm_replay_errors_exit_2_with_a_message(tmp_path, trace):
 # --- a real run ---------------------------------------------------------------------------
 def test_export_of_a_real_run_rebuilds_the_prompts_the_model_saw(tmp_path):
     from rlm import RLM
-    from rlm.scripted import ScriptedModel
+    from rlm.llm.scripted import ScriptedModel
 
     def reply(messages, model):
         if "Say hi" in messages[1]["content"]:

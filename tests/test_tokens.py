@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from rlm import tokens
-from rlm.tokens import (
+from rlm.llm import tokens
+from rlm.llm.tokens import (
     context_window,
     cost_usd,
     count_messages,
@@ -39,7 +39,7 @@ def test_counting_needs_no_download():
     # the encodings come from litellm's shipped folder.
     env = {**os.environ, "TIKTOKEN_CACHE_DIR": "/nonexistent", "HTTPS_PROXY": "http://0.0.0.0:9"}
     env.pop("CUSTOM_TIKTOKEN_CACHE_DIR", None)
-    code = ("import sys; from rlm.tokens import count_tokens; "
+    code = ("import sys; from rlm.llm.tokens import count_tokens; "
             "print(count_tokens('hello world'), count_tokens('hello world', 'gpt-4o'), "
             "'litellm' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -105,5 +105,5 @@ def test_local_calls_cost_nothing_and_hosted_ones_follow_the_price_table():
 def test_context_windows_from_the_table():
     assert context_window("gpt-4o") == 128_000
     assert context_window("groq/llama-3.3-70b-versatile") == 131_072
-    assert context_window("ollama/llama3") is None  # ask Ollama (rlm.local) instead
+    assert context_window("ollama/llama3") is None  # ask Ollama (rlm.llm.ollama) instead
     assert context_window("openai/some-model-nobody-priced") is None

@@ -167,7 +167,7 @@ def test_parent_is_marked_waiting_while_children_work():
 
 def test_llm_query_too_long_for_its_model_is_refused_with_advice():
     from rlm import RLM
-    from rlm.scripted import ScriptedModel
+    from rlm.llm.scripted import ScriptedModel
 
     plan = {"root": [code("print(llm_query('word ' * 20000))"), "Final Answer: r"]}
     model = ScriptedModel(tree_script(plan))

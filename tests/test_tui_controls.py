@@ -142,7 +142,7 @@ from tui.app import RLMApp
 
 class Probe(RLMApp):
     def on_ready(self):
-        self.seen = sorted(m for m in ("litellm", "rlm.engine", "rlm.sandbox") if m in sys.modules)
+        self.seen = sorted(m for m in ("litellm", "rlm.core.engine", "rlm.sandbox") if m in sys.modules)
         self.exit()
 
 app = Probe()

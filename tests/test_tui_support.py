@@ -13,7 +13,7 @@ from pathlib import Path
 from rlm import RLM
 from rlm import events as ev
 from rlm.errors import ServerUnreachable
-from rlm.scripted import ScriptedModel
+from rlm.llm.scripted import ScriptedModel
 from rlm.trace import TraceWriter
 from tui.app import RLMApp
 from tui.runner import RunRequest

@@ -349,11 +349,9 @@ def _short(text: str, limit: int) -> str:
 def _preload_litellm() -> None:
     """Import litellm while the user reads the first frame (it takes seconds)."""
     try:
-        from rlm import llm
+        from rlm.llm.litellm_loader import load_litellm
 
-        preload = getattr(llm, "preload", None)
-        if preload is not None:
-            preload()
+        load_litellm()
     except Exception:  # a failed preload only means the first call loads it
         pass
 

@@ -1,7 +1,7 @@
 """Which models the user can pick: pulled Ollama models and hosted ones whose key is set.
 
-Both lists come from the engine: ``rlm.local.list_models`` (the pulled models) and
-``rlm.models.hosted_providers`` (providers with a key), with ``groq_models`` asked for
+Both lists come from the engine: ``rlm.llm.ollama.list_models`` (the pulled models) and
+``rlm.llm.resolve.hosted_providers`` (providers with a key), with ``groq_models`` asked for
 Groq's list and ``HOSTED_DEFAULTS`` giving one model for the others. This module turns them
 into choices and every failure into a note for the screen: no Ollama running is a normal
 state, not a crash.
@@ -38,7 +38,7 @@ def discover_models(env: Mapping[str, str] | None = None) -> Discovery:
 
 def _local(env: Mapping[str, str], found: Discovery) -> None:
     try:
-        from rlm.local import list_models, ollama_host
+        from rlm.llm.ollama import list_models, ollama_host
     except ImportError:
         found.notes.append("Local model discovery is not available in this version of rlm.")
         return
@@ -55,7 +55,7 @@ def _local(env: Mapping[str, str], found: Discovery) -> None:
 
 def _hosted(env: Mapping[str, str], found: Discovery) -> None:
     try:
-        from rlm.models import HOSTED_DEFAULTS, groq_models, hosted_providers
+        from rlm.llm.resolve import HOSTED_DEFAULTS, groq_models, hosted_providers
     except ImportError:
         return
     providers = hosted_providers(env)

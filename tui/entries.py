@@ -11,7 +11,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from rlm import events as ev
-from rlm.parse import parse_reply
+from rlm.core.parse import parse_reply
 from tui.render import human_seconds, human_tokens, short
 
 MAX_CHARS = 6000  # a transcript entry shows at most this much; the trace has it all

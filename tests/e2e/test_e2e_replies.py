@@ -1,10 +1,10 @@
 """What the real model writes when it is asked to work as an agent.
 
 ``real_replies.json`` beside this file holds real replies to the engine's own prompts
-(``rlm.prompts``), for offline parser tests. Re-record it with
+(``rlm.core.prompts``), for offline parser tests. Re-record it with
 ``E2E_RECORD_REPLIES=1 uv run pytest -m e2e tests/e2e/test_e2e_replies.py`` (a few minutes).
 Replies are recorded raw: no ``Observation:`` stop, so invented observations stay visible
-(the engine sends ``rlm.parse.OBSERVATION_STOP`` and would cut them).
+(the engine sends ``rlm.core.parse.OBSERVATION_STOP`` and would cut them).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ FILLER = "The weather report for day {i} says clouds, light wind and no surprise
 
 def _agent(task: str, context: Any, *, task_is_context: bool = False) -> list[dict]:
     from rlm.context import describe
-    from rlm.prompts import first_message, system_prompt
+    from rlm.core.prompts import first_message, system_prompt
 
     info = describe(context)
     return [{"role": "system", "content": system_prompt(info)},
@@ -49,7 +49,7 @@ def _then(messages: list[dict], reply: str, observation: str) -> list[dict]:
 
 def scenarios() -> dict[str, list[dict]]:
     """Agent-style conversations, first steps and later ones, named for the fixture file."""
-    from rlm.prompts import BEST_ANSWER, FORMAT_REMINDER, observation
+    from rlm.core.prompts import BEST_ANSWER, FORMAT_REMINDER, observation
 
     needle = _agent("What is the magic number?", _haystack())
     search = ("Thought: I will search the context for the magic number.\n```repl\n"
@@ -96,7 +96,7 @@ def _chat(servers: Servers, messages: list[dict], sampling: dict, max_tokens: in
 
 def test_real_agent_replies_parse(e2e_servers: Servers) -> None:
     """Real replies to the engine's own prompts go through the reply parser."""
-    from rlm.parse import parse_reply
+    from rlm.core.parse import parse_reply
 
     conversations = scenarios()
     for name in ("needle_first_step", "after_good_observation"):

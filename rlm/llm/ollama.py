@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from rlm.errors import ModelNotFound, ServerUnreachable
-from rlm.llm_providers import DEFAULT_OLLAMA_HOST, model_name, normalize_host
-from rlm.llm_providers import ollama_host as _host_from_env
+from rlm.llm.providers import DEFAULT_OLLAMA_HOST, model_name, normalize_host
+from rlm.llm.providers import ollama_host as _host_from_env
 
 TIMEOUT = 5.0  # seconds for one discovery request: a local server answers in milliseconds
 

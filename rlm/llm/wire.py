@@ -1,4 +1,4 @@
-"""The wire formats ``rlm.llm_fast`` speaks: request bodies, whole and streamed replies of
+"""The wire formats ``rlm.llm.http`` speaks: request bodies, whole and streamed replies of
 OpenAI-compatible and Ollama servers, and just enough HTTP/1.1 (status line, headers,
 content-length and chunked bodies) to read them off an asyncio stream."""
 

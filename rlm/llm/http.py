@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 
 from rlm.errors import ModelNotFound, ProviderError, ServerUnreachable
 from rlm.llm import Completion, TokenCallback
-from rlm.llm_providers import (DEFAULT_OLLAMA_HOST, KEY_VARS, OLLAMA_PROVIDERS,
+from rlm.llm.providers import (DEFAULT_OLLAMA_HOST, KEY_VARS, OLLAMA_PROVIDERS,
                                OPENAI_COMPATIBLE, model_name, provider_of)
-from rlm.llm_wire import (  # noqa: F401  (the wire formats, split out to keep files small)
+from rlm.llm.wire import (  # noqa: F401  (the wire formats, split out to keep files small)
     _HTTPStatus,
     _openai_request,
     _ollama_request,
@@ -68,7 +68,7 @@ class FastFirstModel:
     def fallback(self):
         """The ``Model`` for providers this door does not serve (built on first use)."""
         if self._fallback is None:
-            from rlm.llm import LiteLLMModel
+            from rlm.llm.litellm_model import LiteLLMModel
 
             self._fallback = LiteLLMModel(api_base=self.api_base, env=self.env)
         return self._fallback
@@ -251,7 +251,7 @@ class FastModel:
 
     def _completion(self, model: str, base: str, messages: list[dict], text: str,
                     usage: tuple[int, int] | None, seconds: float) -> Completion:
-        from rlm import tokens
+        from rlm.llm import tokens
 
         if not usage or not any(usage):
             usage = (tokens.count_messages(messages, model), tokens.count_tokens(text, model))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Awaitable, Callable
 
-from rlm.tokens import count_tokens
+from rlm.llm.tokens import count_tokens
 
 CHECK_ABOVE_CHARS = 8_000  # shorter prompts fit every model worth using
 REPLY_ROOM = 512           # tokens left for the answer
@@ -54,11 +54,11 @@ async def default_window(model: str) -> int | None:
     """Ollama's reported context length for local models; litellm's table for the rest."""
     provider = model.split("/", 1)[0]
     if provider in ("ollama", "ollama_chat"):
-        from rlm.local import context_length
+        from rlm.llm.ollama import context_length
 
         return await context_length(model)
     if "/" not in model or provider in ("scripted", "openai"):
         return None  # a test model, or an OpenAI-compatible server we cannot ask
-    from rlm.tokens import context_window
+    from rlm.llm.tokens import context_window
 
     return await asyncio.to_thread(context_window, model)

@@ -16,7 +16,7 @@ from typing import Any
 
 from rlm.errors import ProviderError
 from rlm.llm import Completion, Model, TokenCallback
-from rlm.llm_providers import is_ollama, ollama_host
+from rlm.llm.providers import is_ollama, ollama_host
 from rlm.profiles import Deployment
 
 DEFAULT_ROUTER_OPTIONS = {"routing_strategy": "simple-shuffle", "num_retries": 1,
@@ -74,7 +74,7 @@ class RouterModel:
         """The litellm ``Router`` (built, and litellm imported, on first use)."""
         with self._lock:
             if self._router is None:
-                from rlm.llm_litellm import load_litellm
+                from rlm.llm.litellm_loader import load_litellm
 
                 litellm = load_litellm()
                 self._router = litellm.Router(model_list=self.model_list(), **self.options)
@@ -99,7 +99,7 @@ class RouterModel:
 
     def fallback(self) -> Model:
         if self._fallback is None:
-            from rlm.llm import LiteLLMModel  # type: ignore[attr-defined]
+            from rlm.llm.litellm_model import LiteLLMModel  # type: ignore[attr-defined]
 
             self._fallback = LiteLLMModel(api_base=self.api_base, env=self.env)
         return self._fallback
@@ -112,7 +112,7 @@ class RouterModel:
 
     def _completion(self, model: str, messages: list[dict], text: str,
                     usage: tuple[int, int] | None, seconds: float) -> Completion:
-        from rlm import tokens
+        from rlm.llm import tokens
 
         deployment = self.groups[model]
         if usage is None or not any(usage):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-from rlm.cli import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_NO_ANSWER, EXIT_OK, fail
+from rlm.cli.main import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_NO_ANSWER, EXIT_OK, fail
 from rlm.errors import ConfigError, ContextError, ModelError, RLMError
 
 FLAG_SETTINGS = ("model", "sub_model", "api_base", "max_depth", "max_steps", "action_timeout")
@@ -34,7 +34,7 @@ def run_command(args) -> int:
     try:
         plan = make_plan(args)
         if args.dry_run:
-            from rlm.cli_dryrun import dry_run
+            from rlm.cli.dryrun import dry_run
 
             return dry_run(plan, args)
         return execute(plan, args)
@@ -145,7 +145,7 @@ def _default_trace() -> Path:
 def resolve_models(plan: Plan) -> list[str]:
     """Pick the root model (RLM_MODEL or a pulled Ollama model) and check the profile."""
     from rlm.config import Settings
-    from rlm.models import resolve_model
+    from rlm.llm.resolve import resolve_model
 
     settings = Settings.resolve(**plan.settings)
     model, note = resolve_model(settings.model)
@@ -165,7 +165,7 @@ async def preflight_all(plan: Plan, models: list[str]) -> list[str]:
     Raises:
         ModelError: a model cannot be used (the message says what to do).
     """
-    from rlm.models import preflight
+    from rlm.llm.resolve import preflight
 
     api_base = plan.settings.get("api_base")
     groups = plan.client.groups if plan.client is not None else {}
@@ -193,7 +193,7 @@ def execute(plan: Plan, args) -> int:
     import asyncio
 
     from rlm import RLM
-    from rlm.progress import Progress
+    from rlm.cli.progress import Progress
 
     models = resolve_models(plan)
     if plan.client is not None:  # the engine preflights only the models it calls itself
@@ -229,7 +229,7 @@ def report(result, args) -> int:
 
 
 def summary(result) -> str:
-    from rlm.progress import plural
+    from rlm.cli.progress import plural
 
     agents = result.agents
     steps = sum(a.steps for a in agents)

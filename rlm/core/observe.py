@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rlm import prompts
+from rlm.core import prompts
 
 NO_OUTPUT = "(no output: use print() to see values)"
 

@@ -102,7 +102,7 @@ class Profile:
         """A ``RouterModel`` over the deployments, or ``None`` when there are none."""
         if not self.deployments:
             return None
-        from rlm.router import RouterModel
+        from rlm.llm.router import RouterModel
 
         return RouterModel(self.deployments, router_options=self.router,
                            api_base=self.settings.get("api_base"), env=env)

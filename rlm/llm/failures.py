@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from rlm.errors import ModelError, ModelNotFound, ProviderError, RLMError, ServerUnreachable
-from rlm.llm_providers import bad_model, is_ollama, key_rejected, model_name
+from rlm.llm.providers import bad_model, is_ollama, key_rejected, model_name
 
 RETRY_STATUSES = (408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529)
 

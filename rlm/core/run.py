@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Sequence
 from rlm import events as ev
 from rlm.config import Settings
 from rlm.errors import LimitReached
-from rlm.fit import FitChecker, WindowLookup
+from rlm.core.fit import FitChecker, WindowLookup
 from rlm.llm import Completion, Model, TokenCallback
 from rlm.tree import TreeBuilder
 from rlm.usage import Usage
@@ -25,7 +25,7 @@ from rlm.usage import Usage
 from rlm.sandbox import SandboxConfig
 
 if TYPE_CHECKING:
-    from rlm.agent import Agent
+    from rlm.core.agent import Agent
     from rlm.sandbox import SandboxPool
 
 

@@ -114,7 +114,7 @@ def cost_usd(model: str, prompt_tokens: int, completion_tokens: int,
     """The call's price in USD from litellm's table; 0 for local calls and unknown models."""
     if is_local(model, api_base) or not (prompt_tokens or completion_tokens):
         return 0.0
-    from rlm.llm_litellm import load_litellm
+    from rlm.llm.litellm_loader import load_litellm
 
     litellm = load_litellm()
     try:
@@ -129,12 +129,12 @@ def context_window(model: str) -> int | None:
     """The model's input window in tokens from litellm's table, or ``None`` when unknown.
 
     Ollama models return ``None``: their window depends on how the server runs them; ask
-    ``rlm.local.list_models`` (``context_length`` from ``/api/show``) instead. litellm's own
+    ``rlm.llm.ollama.list_models`` (``context_length`` from ``/api/show``) instead. litellm's own
     lookup would make a network call for them.
     """
     if model.split("/", 1)[0] in LOCAL_PROVIDERS:
         return None
-    from rlm.llm_litellm import load_litellm
+    from rlm.llm.litellm_loader import load_litellm
 
     litellm = load_litellm()
     try:

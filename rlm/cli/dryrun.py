@@ -9,12 +9,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rlm.cli import EXIT_OK
+from rlm.cli.main import EXIT_OK
 
 
 def dry_run(plan, args) -> int:
     """Print what the run would do (stdout; ``--json``: one object). Raises ``RLMError``."""
-    from rlm.cli_run import preflight_all, resolve_models
+    from rlm.cli.run import preflight_all, resolve_models
     from rlm.config import Settings
 
     models = resolve_models(plan)
@@ -35,7 +35,8 @@ def dry_run(plan, args) -> int:
 
 def size_context(plan, settings) -> dict[str, Any]:
     """Facts about the context and token counts of the first call, without calling a model."""
-    from rlm import prompts, tokens
+    from rlm.core import prompts
+    from rlm.llm import tokens
     from rlm.context import prepare_context, read_folder
 
     value = plan.question if plan.context is None else plan.context
@@ -74,11 +75,11 @@ def _as_text(value: Any, read_folder) -> str:
 
 def _window(model: str, api_base: str | None) -> int | None:
     """The model's context window: Ollama's reported length, else litellm's table."""
-    from rlm import tokens
+    from rlm.llm import tokens
 
     if tokens.is_local(model, api_base) and model.startswith(("ollama/", "ollama_chat/")):
         try:
-            from rlm.local import context_length  # type: ignore[attr-defined]
+            from rlm.llm.ollama import context_length  # type: ignore[attr-defined]
 
             return asyncio.run(context_length(model, api_base=api_base))
         except Exception:  # noqa: BLE001  (a nicety: the preflight said the model works)

@@ -12,12 +12,12 @@ import time
 from dataclasses import dataclass
 
 from rlm import events as ev
-from rlm import prompts
+from rlm.core import prompts
 from rlm.context import ContextSource
 from rlm.errors import Cancelled, LimitReached, RLMError
-from rlm.observe import render_action, cut_text
-from rlm.parse import OBSERVATION_STOP, Reply, parse_reply
-from rlm.run import Run, sandbox_config
+from rlm.core.observe import render_action, cut_text
+from rlm.core.parse import OBSERVATION_STOP, Reply, parse_reply
+from rlm.core.run import Run, sandbox_config
 from rlm.sandbox import Sandbox
 
 BEST_ANSWER_GRACE = 120.0  # seconds a best-answer call may run past the run's deadline
@@ -84,7 +84,7 @@ class Agent:
         return outcome
 
     async def _run(self) -> Outcome:
-        from rlm.subcalls import SubCalls  # import here: subcalls builds child agents
+        from rlm.core.subcalls import SubCalls  # import here: subcalls builds child agents
 
         self.sandbox = await Sandbox.start(
             self.source, config=sandbox_config(self.run.settings), handler=SubCalls(self).handle,

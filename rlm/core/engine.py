@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from rlm import events as ev
-from rlm.agent import Agent, Outcome
+from rlm.core.agent import Agent, Outcome
 from rlm.config import Settings
 from rlm.context import prepare_context
 from rlm.llm import Model
 from rlm.result import RLMResult
-from rlm.fit import WindowLookup
-from rlm.loop import EngineLoop
-from rlm.run import Run, sandbox_config
+from rlm.core.fit import WindowLookup
+from rlm.core.loop import EngineLoop
+from rlm.core.run import Run, sandbox_config
 from rlm.sandbox import SandboxPool
 from rlm.trace import TraceWriter
 
@@ -159,8 +159,8 @@ class RLM:
     async def _prepare_client(self) -> tuple[Model, str, str]:
         if self._client is not None:
             return self._client, self.settings.model or "scripted", ""
-        from rlm.llm import LiteLLMModel
-        from rlm.models import preflight, resolve_model
+        from rlm.llm.litellm_model import LiteLLMModel
+        from rlm.llm.resolve import preflight, resolve_model
 
         model, note = resolve_model(self.settings.model, env=self._env)
         self.settings.model = model
@@ -171,7 +171,7 @@ class RLM:
                 await preflight(name, api_base=self.settings.api_base, env=self._env)
                 self._checked.add(key)
         if self.settings.direct_http:  # local servers over HTTP directly, the rest via litellm
-            from rlm.llm_fast import FastFirstModel
+            from rlm.llm.http import FastFirstModel
 
             return FastFirstModel(api_base=self.settings.api_base, env=self._env), model, note
         return LiteLLMModel(api_base=self.settings.api_base, env=self._env), model, note

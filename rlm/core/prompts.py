@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rlm.tokens import estimate_tokens
+from rlm.llm.tokens import estimate_tokens
 
 TASK_PREVIEW_CHARS = 1000
 

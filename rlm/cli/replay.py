@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 
-from rlm.cli import EXIT_BAD_INPUT, EXIT_OK, fail
+from rlm.cli.main import EXIT_BAD_INPUT, EXIT_OK, fail
 from rlm.errors import ConfigError, RLMError
 
 EXPORT_FORMATS = ("official",)
@@ -16,8 +16,8 @@ def replay_command(args) -> int:
         trace = args.trace or _latest()
         if args.export:
             return _export(trace, *args.export)
-        from rlm.progress import is_terminal
-        from rlm.replay import ReplayOptions, open_trace, render_replay
+        from rlm.cli.progress import is_terminal
+        from rlm.trace.replay import ReplayOptions, open_trace, render_replay
 
         header, builder = open_trace(trace)
         use_colour = is_terminal(sys.stdout)
@@ -45,7 +45,7 @@ def _export(trace: str, kind: str, out: str) -> int:
     if kind not in EXPORT_FORMATS:
         raise ConfigError(f"Unknown export format {kind!r}; known: "
                           f"{', '.join(EXPORT_FORMATS)} (rlm replay TRACE --export official FILE).")
-    from rlm.replay import export_official
+    from rlm.trace.replay import export_official
 
     count = export_official(trace, out)
     print(f"rlm: wrote {out}: a metadata line and {count} iterations of the root agent "

@@ -1,7 +1,7 @@
 """Loading litellm: lazily, offline, and with its per-call extras switched off.
 
 Importing litellm costs seconds, so nothing in ``rlm`` imports it at import time; the first
-model call (or ``preload()`` from a background thread) does, through ``load_litellm()``.
+model call (or the TUI, from a background thread once its first frame is up) does, through ``load_litellm()``.
 Before the import, litellm is told to use its bundled price map (otherwise it fetches one
 from the network at import) and tiktoken is pointed at litellm's bundled encodings.
 """
@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 
-from rlm.tokens import use_shipped_tokenizers
+from rlm.llm.tokens import use_shipped_tokenizers
 
 _lock = threading.Lock()
 _module = None

@@ -120,7 +120,7 @@ def _add_run(commands) -> None:
     run.add_argument("--dry-run", action="store_true",
                      help="check settings, model reachability and context size; "
                           "no model call")
-    run.set_defaults(handler="rlm.cli_run:run_command")
+    run.set_defaults(handler="rlm.cli.run:run_command")
 
 
 def _add_models(commands) -> None:
@@ -130,7 +130,7 @@ def _add_models(commands) -> None:
                     "length); which hosted providers have a key set.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     models.add_argument("--json", action="store_true", help="print one JSON object")
-    models.set_defaults(handler="rlm.cli_models:models_command")
+    models.set_defaults(handler="rlm.cli.models:models_command")
 
 
 def _add_replay(commands) -> None:
@@ -143,7 +143,7 @@ def _add_replay(commands) -> None:
                         help="a trace file (default: the latest run's)")
     replay.add_argument("--export", nargs=2, metavar=("FORMAT", "FILE"),
                         help="write the run in another format instead: official FILE")
-    replay.set_defaults(handler="rlm.cli_replay:replay_command")
+    replay.set_defaults(handler="rlm.cli.replay:replay_command")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,7 +5,7 @@ litellm costs about 7 ms of CPU per call and 0.6 ms per streamed chunk (a 300-to
 ~200 ms), which on a two-core machine caps how many calls can be in flight. For the servers
 whose API is small and stable (Ollama, vLLM, llama.cpp, LM Studio...), ``LiteLLMModel(
 direct=True)`` sends the request itself. Failures raise ``HTTPError`` (with ``status_code``)
-or aiohttp's own errors, which ``rlm.llm_errors`` maps exactly like litellm's.
+or aiohttp's own errors, which ``rlm.llm.failures`` maps exactly like litellm's.
 
 Differences from litellm, on purpose: ``ollama/`` models also use ``/api/chat`` (Ollama
 applies the model's chat template; litellm renders its own prompt for ``/api/generate``),
@@ -20,8 +20,8 @@ import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from rlm.llm_errors import Target
-from rlm.llm_providers import OLLAMA_PROVIDERS, OPENAI_COMPATIBLE, model_name, provider_of
+from rlm.llm.failures import Target
+from rlm.llm.providers import OLLAMA_PROVIDERS, OPENAI_COMPATIBLE, model_name, provider_of
 
 
 class HTTPError(Exception):

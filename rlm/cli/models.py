@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from rlm.cli import EXIT_OK
+from rlm.cli.main import EXIT_OK
 
 
 def models_command(args) -> int:
@@ -21,8 +21,8 @@ def models_command(args) -> int:
 def gather() -> dict:
     """Ollama's state and models, and the hosted providers whose key is set (no key values)."""
     from rlm.errors import ServerUnreachable
-    from rlm.local import list_models, ollama_host
-    from rlm.models import HOSTED_DEFAULTS, hosted_providers
+    from rlm.llm.ollama import list_models, ollama_host
+    from rlm.llm.resolve import HOSTED_DEFAULTS, hosted_providers
 
     host = ollama_host()
     try:

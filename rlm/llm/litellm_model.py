@@ -1,9 +1,4 @@
-"""The model layer: the one place that talks to litellm.
-
-The engine only knows the ``Model`` protocol: ``await model.complete(messages, model=...)``
-returns a ``Completion`` with the text and that call's own usage (never "last usage" state).
-``LiteLLMModel`` is the real implementation; tests inject ``rlm.scripted.ScriptedModel``.
-"""
+"""``LiteLLMModel``: the ``Model`` for every provider, through litellm."""
 
 from __future__ import annotations
 
@@ -11,14 +6,13 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
 
-from rlm import llm_direct
+from rlm.llm import direct_aiohttp as llm_direct
+from rlm.llm import Completion, TokenCallback
 from rlm.errors import Cancelled, LimitReached, RLMError
-from rlm.llm_errors import Target, is_retryable, to_typed
-from rlm.llm_litellm import load_litellm
-from rlm.llm_providers import (
+from rlm.llm.failures import Target, is_retryable, to_typed
+from rlm.llm.litellm_loader import load_litellm
+from rlm.llm.providers import (
     OPENAI_COMPATIBLE,
     check_model_string,
     is_ollama,
@@ -27,43 +21,7 @@ from rlm.llm_providers import (
     provider_of,
     require_key,
 )
-from rlm.tokens import cost_usd, count_messages, count_tokens
-
-TokenCallback = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One model call's reply and its own usage."""
-
-    text: str
-    model: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    seconds: float = 0.0
-
-
-class Model(Protocol):
-    """What the engine needs from a model client."""
-
-    async def complete(
-        self,
-        messages: list[dict],
-        *,
-        model: str,
-        stop: Sequence[str] = (),
-        max_tokens: int | None = None,
-        on_token: TokenCallback | None = None,
-    ) -> Completion:
-        """Ask ``model`` for one reply; stream text to ``on_token`` when given."""
-        ...
-
-
-def preload() -> None:
-    """Import litellm now (it takes seconds); the TUI calls this from a background thread."""
-    load_litellm()
-
+from rlm.llm.tokens import cost_usd, count_messages, count_tokens
 
 class LiteLLMModel:
     """The ``Model`` for every provider, through litellm.
@@ -85,7 +43,7 @@ class LiteLLMModel:
         backoff: seconds to wait before retry ``n`` (0-based); default 0.5 s doubling to 8 s.
         sleep: the coroutine used to wait between tries (tests pass a recorder).
         direct: send Ollama and OpenAI-compatible (with an api base) calls straight over
-            HTTP instead of through litellm (``rlm.llm_direct``): same results and errors,
+            HTTP instead of through litellm (``rlm.llm.direct_aiohttp``): same results and errors,
             a fraction of the CPU per call, and litellm is never imported for them.
     """
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from rlm import events as ev
 from rlm.errors import ConfigError
-from rlm.progress import colour, human_tokens, plural, short, tree_lines
+from rlm.cli.progress import colour, human_tokens, plural, short, tree_lines
 from rlm.trace import load_tree
 from rlm.tree import AgentNode, TreeBuilder
 
@@ -174,7 +174,7 @@ def _step_report(step: Step, o: ReplayOptions) -> list[str]:
 
 def _reply_lines(text: str, has_code: bool, o: ReplayOptions) -> list[str]:
     """The thought and any final answer; code is shown from the blocks that ran."""
-    from rlm.parse import parse_reply
+    from rlm.core.parse import parse_reply
 
     parsed = parse_reply(text)
     lines = _block("thought", parsed.thought, o, 6) if parsed.thought else []
@@ -211,7 +211,7 @@ def _text(text: str | None, full: bool, limit: int) -> str:
 # --- the official visualizer's format -----------------------------------------------------
 def export_official(trace: str | Path, out: str | Path) -> int:
     """Write ``trace`` as an official-RLM trajectory file; returns the iterations written."""
-    from rlm.replay_official import write_official
+    from rlm.trace.official import write_official
 
     header, builder = open_trace(trace)
     return write_official(header, builder, Path(out).expanduser())

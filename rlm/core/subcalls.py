@@ -19,7 +19,7 @@ from rlm.context import ContextSource, describe, prepare_context
 from rlm.errors import LimitReached, RLMError
 
 if TYPE_CHECKING:
-    from rlm.agent import Agent
+    from rlm.core.agent import Agent
 
 PREVIEW = 300
 
@@ -86,7 +86,7 @@ class SubCalls:
     # --- rlm_query ----------------------------------------------------------------------
     async def rlm_query(self, task: Any, context: dict | None, model: str | None) -> str:
         """A child agent; past ``max_depth`` a plain ``llm_query``."""
-        from rlm.agent import Agent  # the tree is recursive
+        from rlm.core.agent import Agent  # the tree is recursive
 
         task = str(task)
         depth = self.agent.depth + 1

@@ -32,8 +32,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rlm import prompts
-from rlm.replay import Step, agent_steps
+from rlm.core import prompts
+from rlm.trace.replay import Step, agent_steps
 from rlm.tree import AgentNode, TreeBuilder
 
 

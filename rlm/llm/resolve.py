@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 
 from rlm.errors import ConfigError, ServerUnreachable
-from rlm.llm_providers import (
+from rlm.llm.providers import (
     KEY_VARS,
     MODEL_FORMS,
     OLLAMA_PROVIDERS,
@@ -26,7 +26,7 @@ from rlm.llm_providers import (
     ollama_host,
     require_key,
 )
-from rlm.local import alist_models, list_models, not_pulled, not_running, pick_default
+from rlm.llm.ollama import alist_models, list_models, not_pulled, not_running, pick_default
 
 HOSTED_EXAMPLE = "RLM_MODEL=groq/llama-3.3-70b-versatile with GROQ_API_KEY"
 # A sensible first model per hosted provider, for pickers and messages.
@@ -47,7 +47,7 @@ def resolve_model(settings_model: str | None, *,
     """The litellm model string to use, and a note saying where it came from.
 
     A set model is checked for shape only. With none set, the pulled Ollama models are
-    listed (at ``OLLAMA_HOST``) and ``rlm.local.pick_default`` chooses one, as
+    listed (at ``OLLAMA_HOST``) and ``rlm.llm.ollama.pick_default`` chooses one, as
     ``ollama_chat/<name>`` (Ollama applies the model's own chat template).
 
     Raises:
@@ -90,7 +90,7 @@ async def preflight(model: str, api_base: str | None = None,
     env = os.environ if env is None else env
     model = check_model_string(model)
     if needs_known_provider_check(model):
-        from rlm.llm_litellm import load_litellm
+        from rlm.llm.litellm_loader import load_litellm
 
         check_model_string(model, load_litellm().provider_list)
     if is_ollama(model):

@@ -1,0 +1,45 @@
+"""The model layer: the ``Model`` protocol every client implements, and what a call returns.
+
+The engine only knows this protocol: ``await model.complete(messages, model=...)`` returns a
+``Completion`` with the text and that call's own usage (never "last usage" state). The
+implementations live beside it: the direct HTTP door to local servers (``http``), litellm
+for every other provider (``litellm_model``), several hosts (``router``), and the scripted
+model for tests (``scripted``); ``factory.make_model`` is the one place that builds them.
+Importing this package is light: no litellm, no network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+TokenCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One model call's reply and its own usage."""
+
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    seconds: float = 0.0
+
+
+class Model(Protocol):
+    """What the engine needs from a model client."""
+
+    async def complete(
+        self,
+        messages: list[dict],
+        *,
+        model: str,
+        stop: Sequence[str] = (),
+        max_tokens: int | None = None,
+        on_token: TokenCallback | None = None,
+    ) -> Completion:
+        """Ask ``model`` for one reply; stream text to ``on_token`` when given."""
+        ...
