@@ -3,9 +3,10 @@
     uv run python bench/bench_model.py [http://127.0.0.1:PORT] [--n 1000] [--seq 50]
 
 Against a bench server (``bench/server.py``; started here when no URL is given), for each
-client: plain ``litellm`` (configured as ``rlm.llm.litellm_loader`` does), ``rlm.llm.LiteLLMModel``,
-``LiteLLMModel(direct=True)`` where it exists, ``rlm.llm.http.FastModel`` and the ``openai``
-SDK:
+client: plain ``litellm`` (configured as ``rlm.llm.litellm_loader`` does),
+``rlm.llm.litellm_model.LiteLLMModel``, the direct door (``rlm.llm.http.DirectModel``, or
+``FastModel`` in trees from before it was renamed), ``LiteLLMModel(direct=True)`` (the aiohttp
+door of older trees, where it exists) and the ``openai`` SDK:
 - ``<client>_seq_<mode>_ms``: a sequential call's cost beyond the server's own time
   (client wall time minus the time the server spent on it), ``mode`` = ``whole`` (one JSON
   reply, as ``llm_query`` asks) or ``stream`` (a 200-character reply in 4-character server-
@@ -48,12 +49,11 @@ def set_script(url: str, latency: float) -> None:
 
 def clients(url: str) -> dict:
     """name -> async fn(prompt, stream) -> text."""
-    from rlm.llm.litellm_model import LiteLLMModel
-    from rlm.llm.http import FastModel
     from rlm.llm.litellm_loader import load_litellm
+    from rlm.llm.litellm_model import LiteLLMModel
 
     litellm = load_litellm()
-    ours, fast = LiteLLMModel(api_base=f"{url}/v1"), FastModel(api_base=f"{url}/v1")
+    ours, fast = LiteLLMModel(api_base=f"{url}/v1"), direct_door(f"{url}/v1")
     sdk = {}
 
     async def plain(prompt: str, stream: bool) -> str:
@@ -92,13 +92,22 @@ def clients(url: str) -> dict:
                 parts.append(chunk.choices[0].delta.content)
         return "".join(parts)
 
-    doors = {"litellm": plain, "LiteLLMModel": model_fn(ours), "FastModel": model_fn(fast),
+    doors = {"litellm": plain, "LiteLLMModel": model_fn(ours), "DirectModel": model_fn(fast),
              "openai_sdk": openai_sdk}
     try:  # the model layer's own direct path, where it has one
         doors["LiteLLMModel_direct"] = model_fn(LiteLLMModel(api_base=f"{url}/v1", direct=True))
     except TypeError:
         pass
     return doors
+
+
+def direct_door(api_base: str):
+    """The direct HTTP door, under its name in this tree."""
+    try:
+        from rlm.llm.http import DirectModel
+    except ImportError:  # trees from before issue 10 (rlm/llm_fast.py)
+        from rlm.llm_fast import FastModel as DirectModel  # type: ignore[no-redef]
+    return DirectModel(api_base=api_base)
 
 
 async def sequential(url: str, call, stream: bool, n: int) -> float:

@@ -17,16 +17,17 @@ import drivelib
 
 
 def make_client(door: str, api_base: str):
-    """The model client of a variant: ``ours`` (the engine's default), ``ours-fast``
-    (``rlm.llm.http.FastFirstModel``) or ``ours-direct`` (``LiteLLMModel(direct=True)``)."""
+    """The model client of a variant: ``ours`` (the engine builds its own, after its
+    preflight), ``ours-fast`` (the same client, ``rlm.llm.factory.LocalFirstModel``, injected,
+    so no preflight) or ``ours-litellm`` (``LiteLLMModel``: every call through litellm)."""
     if door == "ours-fast":
-        from rlm.llm.http import FastFirstModel
+        from rlm.llm.factory import LocalFirstModel
 
-        return FastFirstModel(api_base=api_base)
-    if door == "ours-direct":
+        return LocalFirstModel(api_base=api_base)
+    if door == "ours-litellm":
         from rlm.llm.litellm_model import LiteLLMModel
 
-        return LiteLLMModel(api_base=api_base, direct=True)
+        return LiteLLMModel(api_base=api_base)
     return None
 
 

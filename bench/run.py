@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, fewer repeats")
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--variants", default="ours,theirs",
-                        help="theirs, ours, ours-fast, ours-direct; +warm adds keep_warm")
+                        help="theirs, ours, ours-fast, ours-litellm; +warm adds keep_warm")
     parser.add_argument("--latency", type=float, default=sc.LATENCY)
     parser.add_argument("--sizes", default="", help="needle sizes in MB, e.g. 0.5,5,100")
     parser.add_argument("--fanouts", default="", help="fan-out sizes, e.g. 10,100,1000")

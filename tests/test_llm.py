@@ -1,4 +1,5 @@
-"""LiteLLMModel through the real litellm client against the loopback Ollama and OpenAI servers."""
+"""Both doors of the model layer, LiteLLMModel (the real litellm client) and DirectModel
+(our own HTTP), against the loopback Ollama and OpenAI servers: same results, same errors."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import sys
 import pytest
 
 from rlm.errors import ConfigError, MissingKey, ModelNotFound, ProviderError, ServerUnreachable
-from rlm.llm.litellm_model import LiteLLMModel, default_backoff
+from rlm.llm.http import DirectModel
+from rlm.llm.litellm_model import LiteLLMModel
+from rlm.llm.retry import default_backoff
 from rlm.llm.tokens import count_messages, count_tokens
 
 REPLY = "Thought: one two three\nObservation: invented by the model"
@@ -27,22 +30,22 @@ class Sleeps:
         self.waits.append(seconds)
 
 
-@pytest.fixture(params=[False, True], ids=["litellm", "direct"])
-def direct(request) -> bool:
-    """Every behaviour holds through litellm and through the direct HTTP path."""
+@pytest.fixture(params=[LiteLLMModel, DirectModel], ids=["litellm", "direct"])
+def door(request):
+    """Every behaviour holds through litellm and through the direct HTTP door."""
     return request.param
 
 
 @pytest.fixture(params=["ollama", "ollama_chat", "openai"])
-def target(direct, request, ollama_server, openai_server):
-    """(model string, LiteLLMModel, server) for each provider path."""
+def target(door, request, ollama_server, openai_server):
+    """(model string, client, server) for each provider path."""
     provider = request.param
     if provider == "openai":
-        llm = LiteLLMModel(direct=direct, api_base=openai_server.url + "/v1", env={},
+        llm = door(api_base=openai_server.url + "/v1", env={},
                            sleep=Sleeps())
         return "openai/loopback-model", llm, openai_server
     # No api_base: the Ollama models go to OLLAMA_HOST from the injected env.
-    model = LiteLLMModel(direct=direct, env={"OLLAMA_HOST": ollama_server.url}, sleep=Sleeps())
+    model = door(env={"OLLAMA_HOST": ollama_server.url}, sleep=Sleeps())
     return f"{provider}/llama3", model, ollama_server
 
 
@@ -82,15 +85,15 @@ async def test_usage_is_counted_with_tiktoken_when_the_server_reports_none(targe
     server.report_usage = False
     reply = await llm.complete(ASK, model=model, on_token=(lambda t: None) if stream else None)
     assert reply.completion_tokens == count_tokens(reply.text, model) == 13  # not 2 words
-    if model.startswith("openai") or llm.direct:
+    if model.startswith("openai") or isinstance(llm, DirectModel):
         assert reply.prompt_tokens == count_messages(ASK, model)
     else:  # litellm counts the prompt it rendered for Ollama itself
         assert reply.prompt_tokens > 0
 
 
-async def test_each_call_returns_its_own_usage(direct, ollama_server):
+async def test_each_call_returns_its_own_usage(door, ollama_server):
     ollama_server.replies = lambda r: " ".join(["w"] * len(r.last_content))
-    llm = LiteLLMModel(direct=direct, env={"OLLAMA_HOST": ollama_server.url})
+    llm = door(env={"OLLAMA_HOST": ollama_server.url})
     short, long = await asyncio.gather(
         llm.complete([{"role": "user", "content": "ab"}], model="ollama_chat/llama3"),
         llm.complete([{"role": "user", "content": "abcdef"}], model="ollama_chat/llama3"))
@@ -98,8 +101,8 @@ async def test_each_call_returns_its_own_usage(direct, ollama_server):
     assert not hasattr(llm, "last_usage")
 
 
-async def test_an_explicit_api_base_beats_ollama_host(direct, ollama_server, closed_url):
-    llm = LiteLLMModel(direct=direct, api_base=ollama_server.url,
+async def test_an_explicit_api_base_beats_ollama_host(door, ollama_server, closed_url):
+    llm = door(api_base=ollama_server.url,
                        env={"OLLAMA_HOST": closed_url})
     assert llm.api_base_for("ollama/llama3") == ollama_server.url
     reply = await llm.complete(ASK, model="ollama/llama3")
@@ -114,15 +117,15 @@ def test_without_any_setting_ollama_models_go_to_the_default_host():
         "ollama/x") == "http://127.0.0.1:9999"
 
 
-def test_complete_sync_answers_twice_in_a_row(direct, openai_server):
+def test_complete_sync_answers_twice_in_a_row(door, openai_server):
     openai_server.replies = ["first", "second"]
-    llm = LiteLLMModel(direct=direct, api_base=openai_server.url + "/v1", env={})
+    llm = door(api_base=openai_server.url + "/v1", env={})
     texts = [llm.complete_sync(ASK, model="openai/m").text for _ in range(2)]
     assert texts == ["first", "second"]
 
 
-async def test_a_hosted_model_name_on_a_local_api_base_costs_nothing(direct, openai_server):
-    llm = LiteLLMModel(direct=direct, api_base=openai_server.url + "/v1", env={})
+async def test_a_hosted_model_name_on_a_local_api_base_costs_nothing(door, openai_server):
+    llm = door(api_base=openai_server.url + "/v1", env={})
     reply = await llm.complete(ASK, model="openai/gpt-4o")
     assert reply.prompt_tokens > 0 and reply.cost_usd == 0.0
 
@@ -136,21 +139,21 @@ async def test_retryable_failures_are_retried_with_backoff_then_succeed(target, 
     reply = await llm.complete(ASK, model=model)
     assert reply.text == "fine"
     assert len(server.chat_requests()) == 3
-    assert llm._sleep.waits == [default_backoff(0), default_backoff(1)] == [0.5, 1.0]
+    assert llm.retry.sleep.waits == [default_backoff(0), default_backoff(1)] == [0.5, 1.0]
 
 
-async def test_a_stream_that_failed_before_its_first_token_is_retried(direct, ollama_server):
+async def test_a_stream_that_failed_before_its_first_token_is_retried(door, ollama_server):
     ollama_server.replies = ["one two"]
     ollama_server.fail_next(1, 500)
-    llm = LiteLLMModel(direct=direct, env={"OLLAMA_HOST": ollama_server.url}, sleep=Sleeps())
+    llm = door(env={"OLLAMA_HOST": ollama_server.url}, sleep=Sleeps())
     pieces: list[str] = []
     reply = await llm.complete(ASK, model="ollama_chat/llama3", on_token=pieces.append)
     assert "".join(pieces) == reply.text == "one two"  # nothing sent twice
 
 
-async def test_retries_give_up_with_a_provider_error(direct, openai_server):
+async def test_retries_give_up_with_a_provider_error(door, openai_server):
     openai_server.fail_next(10, 500, "the GPU caught fire")
-    llm = LiteLLMModel(direct=direct, api_base=openai_server.url + "/v1", env={}, retries=2,
+    llm = door(api_base=openai_server.url + "/v1", env={}, retries=2,
                        sleep=Sleeps())
     with pytest.raises(ProviderError, match="after 3 tries: the GPU caught fire") as err:
         await llm.complete(ASK, model="openai/m")
@@ -158,18 +161,18 @@ async def test_retries_give_up_with_a_provider_error(direct, openai_server):
     assert_one_paragraph(err.value)
 
 
-async def test_a_rate_limit_that_does_not_lift_says_what_to_do(direct, openai_server):
+async def test_a_rate_limit_that_does_not_lift_says_what_to_do(door, openai_server):
     openai_server.fail_next(10, 429, "slow down")
-    llm = LiteLLMModel(direct=direct, api_base=openai_server.url + "/v1", env={}, retries=1,
+    llm = door(api_base=openai_server.url + "/v1", env={}, retries=1,
                        sleep=Sleeps())
     with pytest.raises(ProviderError, match=r"rate-limited \(429\) after 2 tries.*"
                                             r"RLM_MAX_CONCURRENCY"):
         await llm.complete(ASK, model="openai/m")
 
 
-async def test_a_timeout_is_retried_then_reported(direct, ollama_server):
+async def test_a_timeout_is_retried_then_reported(door, ollama_server):
     ollama_server.latency = 1.0
-    llm = LiteLLMModel(direct=direct, env={"OLLAMA_HOST": ollama_server.url}, timeout=0.2,
+    llm = door(env={"OLLAMA_HOST": ollama_server.url}, timeout=0.2,
                        retries=1, sleep=Sleeps())
     with pytest.raises(ProviderError, match=r"gave no answer within 0.2 s after 2 tries"):
         await llm.complete(ASK, model="ollama_chat/llama3")
@@ -183,10 +186,10 @@ def assert_one_paragraph(error: BaseException) -> None:
 
 
 @pytest.mark.parametrize("provider", ["ollama", "ollama_chat"])
-async def test_ollama_not_running_says_run_ollama_serve_without_retrying(direct, provider,
+async def test_ollama_not_running_says_run_ollama_serve_without_retrying(door, provider,
                                                                         closed_url):
     sleeps = Sleeps()
-    llm = LiteLLMModel(direct=direct, env={"OLLAMA_HOST": closed_url}, sleep=sleeps)
+    llm = door(env={"OLLAMA_HOST": closed_url}, sleep=sleeps)
     with pytest.raises(ServerUnreachable) as err:
         await llm.complete(ASK, model=f"{provider}/llama3")
     assert str(err.value).startswith(f"Ollama is not running at {closed_url}: run `ollama serve`")
@@ -196,8 +199,8 @@ async def test_ollama_not_running_says_run_ollama_serve_without_retrying(direct,
 
 
 @pytest.mark.parametrize("provider", ["ollama", "ollama_chat"])
-async def test_a_model_that_is_not_pulled_says_ollama_pull(direct, provider, ollama_server):
-    llm = LiteLLMModel(direct=direct, env={"OLLAMA_HOST": ollama_server.url}, sleep=Sleeps())
+async def test_a_model_that_is_not_pulled_says_ollama_pull(door, provider, ollama_server):
+    llm = door(env={"OLLAMA_HOST": ollama_server.url}, sleep=Sleeps())
     with pytest.raises(ModelNotFound, match=r"has no model 'qwen2.5:7b': run `ollama pull "
                                             r"qwen2.5:7b`") as err:
         await llm.complete(ASK, model=f"{provider}/qwen2.5:7b")
@@ -205,8 +208,8 @@ async def test_a_model_that_is_not_pulled_says_ollama_pull(direct, provider, oll
     assert_one_paragraph(err.value)
 
 
-async def test_an_openai_compatible_server_that_is_down(direct, closed_url):
-    llm = LiteLLMModel(direct=direct, api_base=closed_url + "/v1", env={}, sleep=Sleeps())
+async def test_an_openai_compatible_server_that_is_down(door, closed_url):
+    llm = door(api_base=closed_url + "/v1", env={}, sleep=Sleeps())
     with pytest.raises(ServerUnreachable, match=f"Nothing answers at {closed_url}/v1"):
         await llm.complete(ASK, model="openai/m")
 
@@ -231,16 +234,16 @@ async def test_openai_without_key_or_api_base_points_at_both_fixes():
         await LiteLLMModel(env={}).complete(ASK, model="openai/gpt-4o-mini")
 
 
-async def test_a_refused_key_is_a_missing_key_error_naming_the_variable(direct, model_env):
+async def test_a_refused_key_is_a_missing_key_error_naming_the_variable(door, model_env):
     from tests.servers import OpenAIServer
 
     with OpenAIServer(api_key="right") as server:
-        llm = LiteLLMModel(direct=direct, api_base=server.url + "/v1",
+        llm = door(api_base=server.url + "/v1",
                            env={"OPENAI_API_KEY": "wrong"}, sleep=Sleeps())
         with pytest.raises(MissingKey, match="refused the API key in OPENAI_API_KEY"):
             await llm.complete(ASK, model="openai/m")
         assert server.requests[0].headers["authorization"] == "Bearer wrong"
-        ok = LiteLLMModel(direct=direct, api_base=server.url + "/v1",
+        ok = door(api_base=server.url + "/v1",
                           env={"OPENAI_API_KEY": "right"})
         assert (await ok.complete(ASK, model="openai/m")).text == "ok"
 
@@ -257,14 +260,14 @@ async def test_a_bad_model_string_lists_the_forms_that_work(bad):
 
 # --- concurrency -------------------------------------------------------------------------
 @pytest.mark.parametrize("provider", ["ollama_chat", "openai"])
-async def test_batches_of_concurrent_calls_keep_their_answers_in_order(direct, provider,
+async def test_batches_of_concurrent_calls_keep_their_answers_in_order(door, provider,
                                                                         ollama_server,
                                                                         openai_server):
     server = ollama_server if provider == "ollama_chat" else openai_server
     server.replies = lambda r: f"answer to {r.last_content}"
     server.latency = 0.02
     api_base = server.url + ("/v1" if provider == "openai" else "")
-    llm = LiteLLMModel(direct=direct, api_base=api_base, env={})
+    llm = door(api_base=api_base, env={})
     limit = asyncio.Semaphore(8)
 
     async def ask(n: int) -> str:
@@ -293,27 +296,27 @@ def test_importing_the_model_layer_does_not_import_litellm():
 
 
 @pytest.mark.parametrize("provider", ["ollama", "ollama_chat", "openai"])
-async def test_max_tokens_is_sent_in_each_apis_own_field(direct, provider, ollama_server,
+async def test_max_tokens_is_sent_in_each_apis_own_field(door, provider, ollama_server,
                                                         openai_server):
     server = openai_server if provider == "openai" else ollama_server
     api_base = server.url + ("/v1" if provider == "openai" else "")
-    llm = LiteLLMModel(direct=direct, api_base=api_base, env={})
+    llm = door(api_base=api_base, env={})
     await llm.complete(ASK, model=f"{provider}/llama3", max_tokens=7)
     body = server.chat_requests()[0].body
     sent = body["max_tokens"] if provider == "openai" else body["options"]["num_predict"]
     assert sent == 7
 
 
-# --- the direct path ---------------------------------------------------------------------
-async def test_the_direct_path_sends_ollama_models_to_the_chat_api(ollama_server):
-    llm = LiteLLMModel(direct=True, env={"OLLAMA_HOST": ollama_server.url})
+# --- the direct door ----------------------------------------------------------------------
+async def test_the_direct_door_sends_ollama_models_to_the_chat_api(ollama_server):
+    llm = DirectModel(env={"OLLAMA_HOST": ollama_server.url})
     await llm.complete(ASK, model="ollama/llama3")
     (request,) = ollama_server.chat_requests()
     assert request.path == "/api/chat" and request.body["messages"] == ASK
 
 
-async def test_the_direct_path_keeps_its_connections_alive(openai_server):
-    llm = LiteLLMModel(direct=True, api_base=openai_server.url + "/v1", env={})
+async def test_the_direct_door_keeps_its_connections_alive(openai_server):
+    llm = DirectModel(api_base=openai_server.url + "/v1", env={})
     for _ in range(5):
         await llm.complete(ASK, model="openai/m", on_token=lambda t: None)
     ports = {r.client_port for r in openai_server.chat_requests()}
@@ -325,11 +328,11 @@ async def test_the_direct_path_keeps_its_connections_alive(openai_server):
     assert openai_server.chat_requests()[-1].client_port not in ports
 
 
-def test_the_direct_path_never_imports_litellm_and_leaves_nothing_open(ollama_server):
+def test_the_direct_door_never_imports_litellm_and_leaves_nothing_open(ollama_server):
     code = ("import sys, warnings\n"
             "warnings.simplefilter('error', ResourceWarning)\n"
-            "from rlm.llm.litellm_model import LiteLLMModel\n"
-            f"llm = LiteLLMModel(direct=True, api_base={ollama_server.url!r}, env={{}})\n"
+            "from rlm.llm.http import DirectModel\n"
+            f"llm = DirectModel(api_base={ollama_server.url!r}, env={{}})\n"
             "for _ in range(2):\n"
             "    print(llm.complete_sync([{'role': 'user', 'content': 'hi'}],"
             " model='ollama_chat/llama3', on_token=lambda t: None).text)\n"
@@ -349,9 +352,12 @@ def test_a_loopback_server_records_requests_and_stops_by_itself(model_env):
     from tests.servers import OllamaServer
 
     with OllamaServer(lifetime=1.0) as server:
-        llm = LiteLLMModel(direct=True, api_base=server.url, env={})
+        llm = DirectModel(api_base=server.url, env={})
         assert llm.complete_sync(ASK, model="ollama/llama3").text == "ok"
         (request,) = server.chat_requests()
+        settle = time.monotonic() + 5  # the server thread records the end after its last write
+        while request.ended is None and time.monotonic() < settle:
+            time.sleep(0.01)
         assert request.ended is not None and request.ended >= request.arrived
         assert request.status == 200 and server.in_flight == 0
         url = server.url
@@ -362,13 +368,13 @@ def test_a_loopback_server_records_requests_and_stops_by_itself(model_env):
 
 
 async def test_an_exception_from_the_token_callback_reaches_the_caller_unchanged(
-        direct, ollama_server):
+        door, ollama_server):
     from rlm.errors import Cancelled
 
     def stop_now(text: str) -> None:
         raise Cancelled("stop")
 
-    llm = LiteLLMModel(direct=direct, env={"OLLAMA_HOST": ollama_server.url}, sleep=Sleeps())
+    llm = door(env={"OLLAMA_HOST": ollama_server.url}, sleep=Sleeps())
     with pytest.raises(Cancelled):
         await llm.complete(ASK, model="ollama_chat/llama3", on_token=stop_now)
     assert len(ollama_server.chat_requests()) == 1  # and it was not retried
@@ -376,7 +382,7 @@ async def test_an_exception_from_the_token_callback_reaches_the_caller_unchanged
 
 async def test_a_server_out_of_replies_answers_500_and_says_why(openai_server):
     openai_server.replies = ["only one"]
-    llm = LiteLLMModel(direct=True, api_base=openai_server.url + "/v1", env={}, retries=0)
+    llm = DirectModel(api_base=openai_server.url + "/v1", env={}, retries=0)
     assert (await llm.complete(ASK, model="openai/m")).text == "only one"
     with pytest.raises(ProviderError, match="ran out of replies after 1 requests"):
         await llm.complete(ASK, model="openai/m")

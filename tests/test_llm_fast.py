@@ -1,4 +1,5 @@
-"""rlm.llm.http: the direct HTTP door, against the loopback OpenAI and Ollama servers."""
+"""rlm.llm.http: what is particular to the direct HTTP door (wire formats, connections,
+chunked bodies, which calls take it). What both doors share is in test_llm.py."""
 
 from __future__ import annotations
 
@@ -7,16 +8,17 @@ import asyncio
 import pytest
 
 from rlm import RLM
-from rlm.llm import http as llm_fast
-from rlm.errors import ModelNotFound, ProviderError, ServerUnreachable
-from rlm.llm.http import FastFirstModel, FastModel, supports
+from rlm.llm import wire
+from rlm.errors import ModelNotFound
+from rlm.llm.factory import LocalFirstModel
+from rlm.llm.http import DirectModel, supports
 from rlm.llm.scripted import ScriptedModel
 from tests.servers import OpenAIServer
 
 USER = [{"role": "user", "content": "What is two plus two?"}]
 
 
-def ask(model: FastModel | FastFirstModel, name: str, **kwargs):
+def ask(model: DirectModel | LocalFirstModel, name: str, **kwargs):
     return asyncio.run(model.complete(USER, model=name, **kwargs))
 
 
@@ -24,7 +26,7 @@ def ask(model: FastModel | FastFirstModel, name: str, **kwargs):
 def test_openai_whole_reply_and_request(model_env):
     model_env.setenv("OPENAI_API_KEY", "sk-test-key")
     with OpenAIServer(["The answer is 4."]) as server:
-        reply = ask(FastModel(server.url + "/v1"), "openai/my-model", stop=["\nObs"],
+        reply = ask(DirectModel(server.url + "/v1"), "openai/my-model", stop=["\nObs"],
                     max_tokens=64)
         [request] = server.chat_requests()
     assert reply.text == "The answer is 4."
@@ -40,7 +42,7 @@ def test_openai_whole_reply_and_request(model_env):
 def test_openai_stream_feeds_every_token_in_order(openai_server):
     openai_server.replies = ["Thought: easy.\nFinal Answer: 4"]
     tokens: list[str] = []
-    reply = ask(FastModel(openai_server.url + "/v1"), "openai/m", on_token=tokens.append)
+    reply = ask(DirectModel(openai_server.url + "/v1"), "openai/m", on_token=tokens.append)
     [request] = openai_server.chat_requests()
     assert reply.text == "Thought: easy.\nFinal Answer: 4"
     assert "".join(tokens) == reply.text and len(tokens) == len(reply.text) // 4 + 1
@@ -51,21 +53,21 @@ def test_openai_stream_feeds_every_token_in_order(openai_server):
 
 def test_stop_sequences_reach_the_server(openai_server):
     openai_server.replies = ["Thought: run it.\nObservation: invented"]
-    reply = ask(FastModel(openai_server.url + "/v1"), "openai/m", stop=["Observation:"],
+    reply = ask(DirectModel(openai_server.url + "/v1"), "openai/m", stop=["Observation:"],
                 on_token=lambda _: None)
     assert reply.text == "Thought: run it.\n"
 
 
 def test_usage_is_counted_when_the_server_reports_none(model_env):
     with OpenAIServer(["four"], report_usage=False) as server:
-        reply = ask(FastModel(server.url + "/v1"), "openai/m")
+        reply = ask(DirectModel(server.url + "/v1"), "openai/m")
     assert reply.prompt_tokens > 5 and reply.completion_tokens == 1
 
 
 def test_concurrent_calls_each_get_their_own_answer(openai_server):
     openai_server.replies = lambda request: "A:" + request.last_content
     openai_server.latency = 0.05
-    model = FastModel(openai_server.url + "/v1")
+    model = DirectModel(openai_server.url + "/v1")
 
     async def fan_out():
         return await asyncio.gather(*(
@@ -79,7 +81,7 @@ def test_concurrent_calls_each_get_their_own_answer(openai_server):
 
 def test_a_new_event_loop_gets_fresh_connections(openai_server):
     openai_server.replies = lambda request: "ok"
-    model = FastModel(openai_server.url + "/v1")
+    model = DirectModel(openai_server.url + "/v1")
     assert ask(model, "openai/m").text == "ok"
     assert ask(model, "openai/m").text == "ok"  # the first loop and its sockets are gone
     assert len(openai_server.chat_requests()) == 2
@@ -88,7 +90,7 @@ def test_a_new_event_loop_gets_fresh_connections(openai_server):
 # --- Ollama ------------------------------------------------------------------------------
 def test_ollama_chat_streamed_and_whole(ollama_server):
     ollama_server.replies = ["Final Answer: 4", "Final Answer: 5"]
-    model = FastModel(env={"OLLAMA_HOST": ollama_server.url})
+    model = DirectModel(env={"OLLAMA_HOST": ollama_server.url})
     tokens: list[str] = []
     streamed = ask(model, "ollama/llama3", on_token=tokens.append, stop=["Observation:"],
                    max_tokens=32)
@@ -102,46 +104,18 @@ def test_ollama_chat_streamed_and_whole(ollama_server):
     assert "authorization" not in first.headers
 
 
-def test_ollama_model_not_pulled_says_how_to_pull(ollama_server):
-    with pytest.raises(ModelNotFound, match="ollama pull mistral"):
-        ask(FastModel(ollama_server.url), "ollama/mistral")
-
-
 # --- failures ----------------------------------------------------------------------------
-def test_nothing_listening_is_unreachable_at_once(closed_url):
-    with pytest.raises(ServerUnreachable, match="Start the server, or fix RLM_API_BASE"):
-        ask(FastModel(closed_url + "/v1"), "openai/m")
-
-
 def test_unknown_model_on_an_openai_server(model_env):
     with OpenAIServer(["x"], models=["served"]) as server, \
-            pytest.raises(ModelNotFound, match="has no model 'other'"):
-        ask(FastModel(server.url + "/v1"), "openai/other")
+            pytest.raises(ModelNotFound, match="openai/other was not found at"):
+        ask(DirectModel(server.url + "/v1"), "openai/other")
 
 
-def test_refused_key_names_the_variable(model_env):
-    model_env.setenv("OPENAI_API_KEY", "wrong")
-    with OpenAIServer(["x"], api_key="right") as server, \
-            pytest.raises(ProviderError, match="OPENAI_API_KEY"):
-        ask(FastModel(server.url + "/v1"), "openai/m")
-
-
-def test_server_errors_are_retried_then_reported(openai_server, monkeypatch):
-    monkeypatch.setattr(llm_fast, "BACKOFF", 0.0)
-    openai_server.replies = lambda request: "recovered"
-    openai_server.fail_next(2, 503)
-    assert ask(FastModel(openai_server.url + "/v1"), "openai/m").text == "recovered"
-    openai_server.fail_next(3, 500, "the GPU fell over")
-    with pytest.raises(ProviderError, match="HTTP 500: the GPU fell over"):
-        ask(FastModel(openai_server.url + "/v1"), "openai/m")
-    assert len(openai_server.chat_requests()) == 6
-
-
-def test_a_dropped_connection_is_retried(openai_server, monkeypatch):
-    monkeypatch.setattr(llm_fast, "BACKOFF", 0.0)
-    openai_server.replies = lambda request: "after the drop"
-    openai_server.fail_next(1, 0)
-    assert ask(FastModel(openai_server.url + "/v1"), "openai/m").text == "after the drop"
+def test_ollama_host_without_a_port_means_ollamas_port():
+    assert DirectModel(env={"OLLAMA_HOST": "gpu-box"}).api_base_for(
+        "ollama/llama3") == "http://gpu-box:11434"
+    assert DirectModel(env={"OLLAMA_HOST": "0.0.0.0"}).api_base_for(
+        "ollama/llama3") == "http://127.0.0.1:11434"
 
 
 # --- choosing the door -------------------------------------------------------------------
@@ -152,19 +126,19 @@ def test_supports_local_and_openai_compatible_servers_only():
     assert not supports("groq/llama-3.3-70b-versatile", "http://127.0.0.1:8000/v1")
 
 
-def test_fast_first_sends_other_providers_to_the_fallback(openai_server):
+def test_local_first_sends_other_providers_to_the_fallback(openai_server):
     openai_server.replies = ["from the server"]
     fallback = ScriptedModel(["from the fallback"])
-    model = FastFirstModel(openai_server.url + "/v1", fallback=fallback)
+    model = LocalFirstModel(openai_server.url + "/v1", fallback=fallback)
     assert ask(model, "openai/m").text == "from the server"
     assert ask(model, "groq/llama-3.3-70b-versatile").text == "from the fallback"
     assert [c.model for c in fallback.calls] == ["groq/llama-3.3-70b-versatile"]
 
 
-def test_the_engine_runs_through_the_fast_door(openai_server):
+def test_the_engine_runs_through_the_direct_door(openai_server):
     openai_server.replies = ["Thought: compute.\n```repl\nprint(6 * 7)\n```",
                              "Thought: seen it.\nFinal Answer: 42"]
-    rlm = RLM(model="openai/m", client=FastFirstModel(openai_server.url + "/v1"))
+    rlm = RLM(model="openai/m", client=LocalFirstModel(openai_server.url + "/v1"))
     result = rlm.completion("What is six times seven?")
     assert result.answer == "42" and result.status == "answered"
     _, second = openai_server.chat_requests()
@@ -176,6 +150,6 @@ def test_the_engine_runs_through_the_fast_door(openai_server):
 def test_chunked_bodies_decode_across_any_split():
     body = b"4\r\nabcd\r\n3;ext=1\r\nefg\r\n0\r\n\r\n"
     for cut in range(1, len(body)):
-        payload, rest, ended = llm_fast._unchunk(body[:cut])
-        more, rest, ended = llm_fast._unchunk(rest + body[cut:])
+        payload, rest, ended = wire.unchunk(body[:cut])
+        more, rest, ended = wire.unchunk(rest + body[cut:])
         assert (payload + more, rest, ended) == (b"abcdefg", b"", True)

@@ -10,6 +10,7 @@ import pytest
 from rlm.config import Settings
 from rlm.errors import ConfigError, ProviderError
 from rlm.profiles import load_profile, parse_profile, shipped_profiles
+from rlm.llm.factory import LocalFirstModel, make_model
 from rlm.llm.router import RouterModel
 from tests.servers import OllamaServer, OpenAIServer
 
@@ -86,18 +87,25 @@ def test_deployments_make_a_router_client_and_default_the_model():
     profile = two_host_profile("http://a:11434", "http://b:11434")
     assert profile.settings["model"] == "ollama/llama3"
     assert profile.deployment_groups == ["ollama/llama3"]
-    client = profile.make_client(env={})
+    client = client_of(profile)
     assert isinstance(client, RouterModel)
     assert [e["litellm_params"]["api_base"] for e in client.model_list()] == [
         "http://a:11434", "http://b:11434"]
-    assert load_profile("hosted").make_client() is None
+    assert isinstance(client.fallback, LocalFirstModel)  # other models: the usual doors
+    assert isinstance(client_of(load_profile("hosted")), LocalFirstModel)
 
 
 def test_api_key_env_is_read_from_the_environment_not_the_file():
     profile = parse_profile('[[deployments]]\nmodel = "openai/m"\napi_base = "http://h/v1"\n'
                             'api_key_env = "MY_KEY"', name="k")
-    client = profile.make_client(env={"MY_KEY": "sk-secret-1"})
+    client = client_of(profile, env={"MY_KEY": "sk-secret-1"})
     assert client.model_list()[0]["litellm_params"]["api_key"] == "sk-secret-1"
+
+
+def client_of(profile, env=None):
+    """The client a run with ``profile`` uses (built by the one factory)."""
+    env = {} if env is None else env
+    return make_model(Settings.resolve(env=env, **profile.settings), profile=profile, env=env)
 
 
 def ask(client, model="ollama/llama3", text="hi", **kwargs):
@@ -107,7 +115,7 @@ def ask(client, model="ollama/llama3", text="hi", **kwargs):
 
 def test_two_deployments_spread_calls_over_two_servers(model_env):
     with OllamaServer(lambda r: "from A") as a, OllamaServer(lambda r: "from B") as b:
-        client = two_host_profile(a.url, b.url).make_client(env={})
+        client = client_of(two_host_profile(a.url, b.url))
         random.seed(7)  # litellm's simple-shuffle draws from the global random
         texts = [ask(client).text for _ in range(12)]
     assert set(texts) == {"from A", "from B"}
@@ -118,7 +126,7 @@ def test_two_deployments_spread_calls_over_two_servers(model_env):
 
 def test_router_streams_tokens_and_reports_usage_per_call(model_env):
     with OllamaServer(["Thought: one two three"], chunk_chars=3) as a:
-        client = two_host_profile(a.url, a.url).make_client(env={})
+        client = client_of(two_host_profile(a.url, a.url))
         pieces: list[str] = []
         reply = ask(client, text="four five", on_token=pieces.append, stop=["\nObservation:"])
     assert reply.text == "Thought: one two three" and "".join(pieces) == reply.text
@@ -131,8 +139,7 @@ def test_router_streams_tokens_and_reports_usage_per_call(model_env):
 
 def test_router_goes_on_when_one_host_is_down(model_env, closed_url):
     with OllamaServer(lambda r: "alive") as a:
-        client = two_host_profile(closed_url, a.url, router="{ num_retries = 2 }")
-        client = client.make_client(env={})
+        client = client_of(two_host_profile(closed_url, a.url, router="{ num_retries = 2 }"))
         random.seed(1)
         texts = [ask(client).text for _ in range(4)]
     assert texts == ["alive"] * 4
@@ -142,7 +149,7 @@ def test_router_failure_names_the_hosts(model_env, closed_url):
     client = two_host_profile(closed_url, closed_url, router="{ num_retries = 0 }")
     with pytest.raises(ProviderError, match=f"Every deployment of ollama/llama3 failed "
                                             f"\\({closed_url}, {closed_url}\\)"):
-        ask(client.make_client(env={}))
+        ask(client_of(client))
 
 
 def test_models_outside_the_deployments_go_to_the_fallback(model_env):
@@ -157,3 +164,13 @@ def test_models_outside_the_deployments_go_to_the_fallback(model_env):
         assert ask(client, model="ollama/other").text == "from the fallback"
     assert fallback.calls[0].model == "ollama/other"
     assert server.chat_requests()[0].headers["authorization"] == "Bearer sk-x"
+
+
+def test_a_profile_sends_models_outside_its_deployments_through_the_direct_door(model_env):
+    with OpenAIServer(lambda r: "routed") as routed, OllamaServer(lambda r: "local") as local:
+        profile = parse_profile(f'[[deployments]]\nmodel = "openai/m"\napi_base = '
+                                f'"{routed.url}/v1"', name="o")
+        client = client_of(profile, env={"OLLAMA_HOST": local.url})
+        assert ask(client, model="ollama_chat/llama3").text == "local"
+    (request,) = local.chat_requests()
+    assert request.headers["user-agent"] == "rlm"  # our door, not litellm's client

@@ -11,7 +11,9 @@ import pytest
 
 from rlm import events as ev
 from rlm.errors import ConfigError
-from rlm.trace.replay import ReplayOptions, agent_steps, open_trace, render_replay
+from rlm.cli.replay import ReplayOptions, render_replay
+from rlm.trace import open_trace
+from rlm.trace.steps import agent_steps
 from rlm.trace.official import write_official
 from rlm.trace import TraceWriter
 

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from rlm.cli.main import EXIT_OK
+from rlm.cli.plan import preflight_all, resolve_models
 
 
 def dry_run(plan, args) -> int:
     """Print what the run would do (stdout; ``--json``: one object). Raises ``RLMError``."""
-    from rlm.cli.run import preflight_all, resolve_models
     from rlm.config import Settings
 
     models = resolve_models(plan)
@@ -36,7 +36,7 @@ def dry_run(plan, args) -> int:
 def size_context(plan, settings) -> dict[str, Any]:
     """Facts about the context and token counts of the first call, without calling a model."""
     from rlm.core import prompts
-    from rlm.llm import tokens
+    from rlm.llm import pricing, tokens
     from rlm.context import prepare_context, read_folder
 
     value = plan.question if plan.context is None else plan.context
@@ -60,8 +60,8 @@ def size_context(plan, settings) -> dict[str, Any]:
         "context_tokens": context_tokens,
         "first_call_tokens": first_tokens,
         "window": _window(model, api_base),
-        "first_call_cost_usd": tokens.cost_usd(model, first_tokens, 0, api_base),
-        "read_all_once_cost_usd": tokens.cost_usd(sub_model, context_tokens, 0, api_base),
+        "first_call_cost_usd": pricing.cost_usd(model, first_tokens, 0, api_base),
+        "read_all_once_cost_usd": pricing.cost_usd(sub_model, context_tokens, 0, api_base),
     }
 
 
@@ -74,17 +74,13 @@ def _as_text(value: Any, read_folder) -> str:
 
 
 def _window(model: str, api_base: str | None) -> int | None:
-    """The model's context window: Ollama's reported length, else litellm's table."""
-    from rlm.llm import tokens
+    """The model's context window (``rlm.llm.windows``); ``None`` when it cannot be said."""
+    from rlm.llm.windows import trained_window
 
-    if tokens.is_local(model, api_base) and model.startswith(("ollama/", "ollama_chat/")):
-        try:
-            from rlm.llm.ollama import context_length  # type: ignore[attr-defined]
-
-            return asyncio.run(context_length(model, api_base=api_base))
-        except Exception:  # noqa: BLE001  (a nicety: the preflight said the model works)
-            return None
-    return tokens.context_window(model)
+    try:
+        return asyncio.run(trained_window(model, api_base))
+    except Exception:  # noqa: BLE001  (a nicety: the preflight said the model works)
+        return None
 
 
 def render(facts: dict[str, Any], settings) -> str:

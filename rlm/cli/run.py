@@ -7,27 +7,11 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Self
 
 from rlm.cli.main import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_NO_ANSWER, EXIT_OK, fail
+from rlm.cli.plan import Plan, make_plan, preflight_all, resolve_models
 from rlm.errors import ConfigError, ContextError, ModelError, RLMError
-
-FLAG_SETTINGS = ("model", "sub_model", "api_base", "max_depth", "max_steps", "action_timeout")
-
-
-@dataclass
-class Plan:
-    """Everything a run needs, resolved from flags, profile and environment."""
-
-    question: str
-    context: Any
-    settings: dict[str, Any]
-    profile: Any = None
-    client: Any = None
-    trace: Path | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def run_command(args) -> int:
@@ -51,141 +35,6 @@ def exit_code_for(error: RLMError) -> int:
     if isinstance(error, (ConfigError, ContextError, ModelError)):
         return EXIT_BAD_INPUT
     return error.exit_code
-
-
-# --- the plan ---------------------------------------------------------------------------
-def make_plan(args) -> Plan:
-    question = read_question(args)
-    settings: dict[str, Any] = {}
-    profile = None
-    if args.profile:
-        from rlm.profiles import load_profile
-
-        profile = load_profile(args.profile)
-        settings.update(profile.settings)
-    settings.update({k: getattr(args, k) for k in FLAG_SETTINGS if getattr(args, k) is not None})
-    check_settings(settings, profile)
-    plan = Plan(question=question, context=read_context(args.context), settings=settings,
-                profile=profile)
-    if profile is not None:
-        plan.client = profile.make_client()
-    if not args.dry_run:
-        plan.trace = Path(args.trace).expanduser() if args.trace else _default_trace()
-        check_writable(plan.trace)
-    return plan
-
-
-def check_writable(path: Path) -> None:
-    """Fail before the run when the trace cannot be written (not halfway through it)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8"):
-            pass
-    except OSError as exc:
-        raise ConfigError(f"Cannot write the trace to {path}: {exc.strerror or exc}. Pass "
-                          f"--trace with a writable path.") from None
-
-
-def check_settings(settings: dict[str, Any], profile) -> None:
-    """Fail on a bad value or a model a local-only profile forbids, before any network."""
-    from rlm.config import Settings
-
-    resolved = Settings.resolve(**settings)
-    if profile is not None:
-        profile.check_models([resolved.model, resolved.sub_model,
-                              *resolved.depth_models.values()])
-
-
-def read_question(args) -> str:
-    if args.prompt_file:
-        if args.question:
-            raise ConfigError("Give the question as an argument or with --prompt-file, not both.")
-        try:
-            question = Path(args.prompt_file).expanduser().read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"Cannot read --prompt-file {args.prompt_file}: "
-                              f"{getattr(exc, 'strerror', None) or exc}.") from None
-    else:
-        question = args.question or ""
-    if not question.strip():
-        raise ConfigError('No question. Usage: rlm run "your question" [--context PATH]; '
-                          'see rlm run --help.')
-    return question
-
-
-def read_context(value: str | None) -> Any:
-    """``-`` reads stdin as text; a path stays a ``Path`` (the engine reads it)."""
-    if value is None:
-        return None
-    if value == "-":
-        if sys.stdin is None or sys.stdin.isatty():
-            raise ContextError("--context - reads the context from stdin, but nothing is "
-                               "piped in. Example: cat notes.txt | rlm run \"...\" --context -")
-        data = sys.stdin.buffer.read()
-        if not data:
-            raise ContextError("--context - read nothing from stdin. Pipe the context in: "
-                               "cat notes.txt | rlm run \"...\" --context -")
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ContextError("The context on stdin is not UTF-8 text. Save it to a file "
-                               "and pass --context FILE, or convert it to UTF-8.") from None
-    path = Path(value).expanduser()
-    if not path.exists():
-        raise ContextError(f"--context {value}: no such file or folder. Use - for stdin.")
-    return path
-
-
-def _default_trace() -> Path:
-    from rlm.paths import new_trace_path
-
-    return new_trace_path()
-
-
-def resolve_models(plan: Plan) -> list[str]:
-    """Pick the root model (RLM_MODEL or a pulled Ollama model) and check the profile."""
-    from rlm.config import Settings
-    from rlm.llm.resolve import resolve_model
-
-    settings = Settings.resolve(**plan.settings)
-    model, note = resolve_model(settings.model)
-    if not settings.model:  # picked for the user: say which
-        plan.notes.append(note)
-    plan.settings["model"] = settings.model = model
-    models = list(dict.fromkeys([model, settings.query_model or model,
-                                 *settings.depth_models.values()]))
-    if plan.profile is not None:
-        plan.profile.check_models(models)
-    return models
-
-
-async def preflight_all(plan: Plan, models: list[str]) -> list[str]:
-    """Check every model the run may call; returns warnings (hosts of a group that are down).
-
-    Raises:
-        ModelError: a model cannot be used (the message says what to do).
-    """
-    from rlm.llm.resolve import preflight
-
-    api_base = plan.settings.get("api_base")
-    groups = plan.client.groups if plan.client is not None else {}
-    warnings: list[str] = []
-    for model in models:
-        if model not in groups:
-            await preflight(model, api_base=api_base)
-            continue
-        deployments = [d for d in plan.client.deployments if d.name == model]
-        errors: list[ModelError] = []
-        for d in deployments:
-            try:
-                await preflight(d.model,
-                                api_base=d.api_base or plan.client.default_base(d.model))
-            except ModelError as exc:
-                errors.append(exc)
-        if len(errors) == len(deployments):
-            raise errors[0]
-        warnings += [f"one deployment of {model} is not usable: {e}" for e in errors]
-    return warnings
 
 
 # --- the run ----------------------------------------------------------------------------

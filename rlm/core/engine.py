@@ -159,7 +159,7 @@ class RLM:
     async def _prepare_client(self) -> tuple[Model, str, str]:
         if self._client is not None:
             return self._client, self.settings.model or "scripted", ""
-        from rlm.llm.litellm_model import LiteLLMModel
+        from rlm.llm.factory import make_model
         from rlm.llm.resolve import preflight, resolve_model
 
         model, note = resolve_model(self.settings.model, env=self._env)
@@ -170,11 +170,7 @@ class RLM:
             if key not in self._checked:  # once per RLM: a check costs a request (~50 ms)
                 await preflight(name, api_base=self.settings.api_base, env=self._env)
                 self._checked.add(key)
-        if self.settings.direct_http:  # local servers over HTTP directly, the rest via litellm
-            from rlm.llm.http import FastFirstModel
-
-            return FastFirstModel(api_base=self.settings.api_base, env=self._env), model, note
-        return LiteLLMModel(api_base=self.settings.api_base, env=self._env), model, note
+        return make_model(self.settings, env=self._env), model, note
 
     async def _run(self, prompt: str, source, task_is_context: bool, client: Model, model: str,
                    run_dir: Path, trace_path: str | Path | None) -> RLMResult:

@@ -11,6 +11,7 @@ import asyncio
 from typing import Awaitable, Callable
 
 from rlm.llm.tokens import count_tokens
+from rlm.llm.windows import trained_window
 
 CHECK_ABOVE_CHARS = 8_000  # shorter prompts fit every model worth using
 REPLY_ROOM = 512           # tokens left for the answer
@@ -51,14 +52,5 @@ class FitChecker:
 
 
 async def default_window(model: str) -> int | None:
-    """Ollama's reported context length for local models; litellm's table for the rest."""
-    provider = model.split("/", 1)[0]
-    if provider in ("ollama", "ollama_chat"):
-        from rlm.llm.ollama import context_length
-
-        return await context_length(model)
-    if "/" not in model or provider in ("scripted", "openai"):
-        return None  # a test model, or an OpenAI-compatible server we cannot ask
-    from rlm.llm.tokens import context_window
-
-    return await asyncio.to_thread(context_window, model)
+    """The model's window as the model layer reports it (``rlm.llm.windows``)."""
+    return await trained_window(model)

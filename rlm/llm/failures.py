@@ -1,4 +1,5 @@
-"""From litellm's exceptions to rlm's typed errors, and which failures are worth a retry.
+"""From a door's exceptions (litellm's, or the direct door's) to rlm's typed errors, and
+which failures are worth a retry.
 
 litellm reports a refused connection and a dropped one alike ("Connection error."), so a
 connection failure is settled by trying to open a TCP connection to the server ourselves:
@@ -37,9 +38,9 @@ def kind_of(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-# litellm's and aiohttp's (the direct path's) names for a failed or dropped connection.
-CONNECTION_ERRORS = ("APIConnectionError", "ClientConnectionError", "ClientPayloadError",
-                     "ConnectionError")
+# litellm's names, and the standard library's (the direct door's), for a failed or
+# dropped connection.
+CONNECTION_ERRORS = ("APIConnectionError", "ConnectionError", "IncompleteReadError")
 
 
 def is_connection_error(exc: BaseException) -> bool:

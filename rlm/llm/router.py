@@ -2,12 +2,14 @@
 
 A profile may list several hosts serving one model (``[[deployments]]``): calls for that
 model name are then balanced over them, and a host that fails is cooled down while the
-others carry on. Calls for any other model go to a fallback ``Model`` (``LiteLLMModel``).
+others carry on. Calls for any other model go to the fallback ``Model`` that
+``rlm.llm.factory.make_model`` gives it (the same client a run without deployments uses).
 litellm is imported on the first call, never at import.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -15,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rlm.errors import ProviderError
+from rlm.llm.pricing import priced_completion
 from rlm.llm import Completion, Model, TokenCallback
 from rlm.llm.providers import is_ollama, ollama_host
 from rlm.profiles import Deployment
@@ -33,18 +36,18 @@ class RouterModel:
         api_base: api base for deployments that name none (else ``OLLAMA_HOST`` for
             Ollama ones).
         env: where ``api_key_env`` and ``OLLAMA_HOST`` are read (default ``os.environ``).
-        fallback: the ``Model`` for other model names (default: a ``LiteLLMModel``).
+        fallback: the ``Model`` for other model names.
     """
 
     def __init__(self, deployments: Iterable[Deployment], *,
                  router_options: Mapping[str, Any] | None = None, api_base: str | None = None,
-                 env: Mapping[str, str] | None = None, fallback: Model | None = None):
+                 env: Mapping[str, str] | None = None, fallback: Model):
         self.deployments = list(deployments)
         self.groups = {d.name: d for d in reversed(self.deployments)}  # first one wins
         self.options = {**DEFAULT_ROUTER_OPTIONS, **dict(router_options or {})}
         self.api_base = api_base
         self.env = os.environ if env is None else env
-        self._fallback = fallback
+        self.fallback = fallback
         self._router = None
         self._lock = threading.Lock()
 
@@ -53,7 +56,7 @@ class RouterModel:
                        max_tokens: int | None = None,
                        on_token: TokenCallback | None = None) -> Completion:
         if model not in self.groups:
-            return await self.fallback().complete(messages, model=model, stop=stop,
+            return await self.fallback.complete(messages, model=model, stop=stop,
                                                   max_tokens=max_tokens, on_token=on_token)
         started = time.monotonic()
         kwargs: dict[str, Any] = {"model": model, "messages": messages, "stream": True,
@@ -97,13 +100,6 @@ class RouterModel:
                             "model_info": {"id": f"{d.name}#{i + 1}"}})
         return entries
 
-    def fallback(self) -> Model:
-        if self._fallback is None:
-            from rlm.llm.litellm_model import LiteLLMModel  # type: ignore[attr-defined]
-
-            self._fallback = LiteLLMModel(api_base=self.api_base, env=self.env)
-        return self._fallback
-
     def default_base(self, model: str) -> str | None:
         """The api base of a deployment that names none: the profile's, else OLLAMA_HOST."""
         if self.api_base:
@@ -112,19 +108,15 @@ class RouterModel:
 
     def _completion(self, model: str, messages: list[dict], text: str,
                     usage: tuple[int, int] | None, seconds: float) -> Completion:
-        from rlm.llm import tokens
-
+        """Counted and priced as the deployment's model, reported under the group name."""
         deployment = self.groups[model]
-        if usage is None or not any(usage):
-            usage = (tokens.count_messages(messages, deployment.model),
-                     tokens.count_tokens(text, deployment.model))
-        cost = tokens.cost_usd(deployment.model, usage[0], usage[1],
-                               deployment.api_base or self.default_base(deployment.model))
-        return Completion(text=text, model=model, prompt_tokens=usage[0],
-                          completion_tokens=usage[1], cost_usd=cost, seconds=seconds)
+        base = deployment.api_base or self.default_base(deployment.model)
+        completion = priced_completion(deployment.model, messages, text, usage, base, seconds)
+        return dataclasses.replace(completion, model=model)
 
 
-async def _read_stream(stream, on_token: TokenCallback | None) -> tuple[str, tuple[int, int] | None]:
+async def _read_stream(stream, on_token: TokenCallback | None
+                       ) -> tuple[str, tuple[int, int] | None]:
     """Collect a streamed reply; feed each piece to ``on_token``; keep the reported usage."""
     parts: list[str] = []
     usage = None

@@ -1,10 +1,9 @@
-"""Token counts and prices, offline.
+"""Token counts, offline and without litellm.
 
 tiktoken's ``cl100k_base`` and ``o200k_base`` ship inside litellm
 (``litellm/litellm_core_utils/tokenizers/``); ``TIKTOKEN_CACHE_DIR`` is pointed there before
-the first encoding is loaded, so counting never downloads anything. Nothing heavy is
-imported here at import time: tiktoken loads on the first count, litellm only when a price
-or a context window is asked for.
+the first encoding is loaded, so counting never downloads anything and never imports
+litellm. tiktoken itself loads on the first count.
 """
 
 from __future__ import annotations
@@ -14,15 +13,12 @@ import importlib.util
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from urllib.parse import urlparse
 
 SAMPLE_ABOVE_CHARS = 1_000_000   # longer texts are counted from samples, then scaled
 SAMPLE_COUNT = 16
 SAMPLE_CHARS = 32_768
 CHARS_PER_TOKEN = 4              # the usual rule of thumb for English text and code
 MESSAGE_OVERHEAD_TOKENS = 4      # role and separators per chat message (OpenAI's rule)
-LOCAL_PROVIDERS = ("ollama", "ollama_chat")
-LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0")
 
 
 def tokenizer_dir() -> str | None:
@@ -97,49 +93,3 @@ def _text_of(content) -> str:
 def estimate_tokens(chars: int) -> int:
     """A cheap estimate from a length in characters (no tokenizer)."""
     return max(0, -(-int(chars) // CHARS_PER_TOKEN))
-
-
-def is_local(model: str, api_base: str | None = None) -> bool:
-    """True for Ollama models and for any call sent to this machine (they cost nothing)."""
-    if model.split("/", 1)[0] in LOCAL_PROVIDERS:
-        return True
-    if api_base:
-        host = urlparse(api_base if "//" in api_base else f"//{api_base}").hostname or ""
-        return host in LOCAL_HOSTS or host.startswith("127.")
-    return False
-
-
-def cost_usd(model: str, prompt_tokens: int, completion_tokens: int,
-             api_base: str | None = None) -> float:
-    """The call's price in USD from litellm's table; 0 for local calls and unknown models."""
-    if is_local(model, api_base) or not (prompt_tokens or completion_tokens):
-        return 0.0
-    from rlm.llm.litellm_loader import load_litellm
-
-    litellm = load_litellm()
-    try:
-        prompt_cost, completion_cost = litellm.cost_per_token(
-            model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
-    except Exception:  # noqa: BLE001  (litellm raises a bare Exception for an unpriced model)
-        return 0.0
-    return float(prompt_cost or 0.0) + float(completion_cost or 0.0)
-
-
-def context_window(model: str) -> int | None:
-    """The model's input window in tokens from litellm's table, or ``None`` when unknown.
-
-    Ollama models return ``None``: their window depends on how the server runs them; ask
-    ``rlm.llm.ollama.list_models`` (``context_length`` from ``/api/show``) instead. litellm's own
-    lookup would make a network call for them.
-    """
-    if model.split("/", 1)[0] in LOCAL_PROVIDERS:
-        return None
-    from rlm.llm.litellm_loader import load_litellm
-
-    litellm = load_litellm()
-    try:
-        info = litellm.get_model_info(model)
-    except Exception:  # noqa: BLE001  (same bare Exception for an unknown model)
-        return None
-    window = info.get("max_input_tokens") or info.get("max_tokens")
-    return int(window) if window else None

@@ -12,21 +12,30 @@ from typing import Any
 from rlm.llm import TokenCallback
 
 
-class _HTTPStatus(Exception):
+class HTTPStatus(Exception):
+    """The server answered with an error status (or an error inside a stream).
+
+    ``status_code`` and the message (the server's own words) are what
+    ``rlm.llm.failures`` reads, as it does from litellm's exceptions.
+    """
+
     def __init__(self, status: int, body: bytes):
-        super().__init__(status)
-        self.status, self.body = status, body  # the error body, for the message
+        super().__init__(_error_words(status, body))
+        self.status_code = status
+        self.body = body
 
-    def message(self) -> str:
-        try:
-            data = json.loads(self.body)
-            error = data.get("error", data)
-            text = error.get("message", error) if isinstance(error, dict) else error
-        except (ValueError, AttributeError):
-            text = self.body.decode("utf-8", "replace")
-        return " ".join(str(text).split())[:300] or f"HTTP {self.status}"
 
-def _openai_request(base, name, messages, stop, max_tokens, stream):
+def _error_words(status: int, body: bytes) -> str:
+    try:
+        data = json.loads(body)
+        error = data.get("error", data)
+        text = error.get("message", error) if isinstance(error, dict) else error
+    except (ValueError, AttributeError):
+        text = body.decode("utf-8", "replace")
+    return " ".join(str(text).split())[:300] or f"HTTP {status}"
+
+
+def openai_request(base, name, messages, stop, max_tokens, stream):
     body: dict[str, Any] = {"model": name, "messages": messages, "stream": stream}
     body |= {"stream_options": {"include_usage": True}} if stream else {}
     body |= {"stop": list(stop)} if stop else {}
@@ -34,7 +43,7 @@ def _openai_request(base, name, messages, stop, max_tokens, stream):
     return f"{base}/chat/completions", body
 
 
-def _ollama_request(base, name, messages, stop, max_tokens, stream):
+def ollama_request(base, name, messages, stop, max_tokens, stream):
     options = {"stop": list(stop)} if stop else {}
     options |= {"num_predict": max_tokens} if max_tokens else {}
     return f"{base}/api/chat", {"model": name, "messages": messages, "stream": stream,
@@ -42,17 +51,17 @@ def _ollama_request(base, name, messages, stop, max_tokens, stream):
 
 
 # --- replies ------------------------------------------------------------------------------
-def _openai_whole(data: dict) -> tuple[str, tuple[int, int] | None]:
+def openai_whole(data: dict) -> tuple[str, tuple[int, int] | None]:
     message = ((data.get("choices") or [{}])[0].get("message")) or {}
-    return message.get("content") or "", _openai_usage(data.get("usage"))
+    return message.get("content") or "", openai_usage(data.get("usage"))
 
 
-def _openai_usage(usage: dict | None) -> tuple[int, int] | None:
+def openai_usage(usage: dict | None) -> tuple[int, int] | None:
     return (int(usage.get("prompt_tokens") or 0),
             int(usage.get("completion_tokens") or 0)) if usage else None
 
 
-async def _openai_stream(lines: AsyncIterator[bytes], on_token: TokenCallback):
+async def openai_stream(lines: AsyncIterator[bytes], on_token: TokenCallback):
     parts, usage = [], None
     async for line in lines:
         data = line[5:].strip() if line.startswith(b"data:") else b""
@@ -66,25 +75,25 @@ async def _openai_stream(lines: AsyncIterator[bytes], on_token: TokenCallback):
             if piece:
                 parts.append(piece)
                 on_token(piece)
-        usage = _openai_usage(event.get("usage")) or usage
+        usage = openai_usage(event.get("usage")) or usage
     async for _ in lines:  # read to the end so the connection can be reused
         pass
     return "".join(parts), usage
 
 
-def _ollama_whole(data: dict) -> tuple[str, tuple[int, int] | None]:
+def ollama_whole(data: dict) -> tuple[str, tuple[int, int] | None]:
     text = (data.get("message") or {}).get("content") or ""
     return text, (int(data.get("prompt_eval_count") or 0), int(data.get("eval_count") or 0))
 
 
-async def _ollama_stream(lines: AsyncIterator[bytes], on_token: TokenCallback):
+async def ollama_stream(lines: AsyncIterator[bytes], on_token: TokenCallback):
     parts, usage = [], None
     async for line in lines:
         if not line.strip():
             continue
         event = json.loads(line)
         if event.get("error"):
-            raise _HTTPStatus(500, line)
+            raise HTTPStatus(500, line)
         piece = (event.get("message") or {}).get("content")
         if piece:
             parts.append(piece)
@@ -95,7 +104,7 @@ async def _ollama_stream(lines: AsyncIterator[bytes], on_token: TokenCallback):
 
 
 # --- HTTP/1.1 framing ---------------------------------------------------------------------
-async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
+async def read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
     raw = await reader.readuntil(b"\r\n\r\n")
     lines = raw.decode("latin-1").split("\r\n")
     status = int(lines[0].split(" ", 2)[1])
@@ -107,7 +116,7 @@ async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]
     return status, headers
 
 
-async def _body(reader: asyncio.StreamReader, headers: dict[str, str],
+async def read_body(reader: asyncio.StreamReader, headers: dict[str, str],
                 timeout: float) -> AsyncIterator[bytes]:
     """The body's bytes as they arrive (chunked framing removed), in few large pieces: one
     ``read`` (and one timer) per socket read, not per chunk, keeps a stream cheap."""
@@ -122,7 +131,7 @@ async def _body(reader: asyncio.StreamReader, headers: dict[str, str],
             if not data:
                 raise asyncio.IncompleteReadError(buffer, None)
             buffer += data
-            payload, buffer, done = _unchunk(buffer)
+            payload, buffer, done = unchunk(buffer)
             if payload:
                 yield payload
     elif "content-length" in headers:
@@ -138,7 +147,7 @@ async def _body(reader: asyncio.StreamReader, headers: dict[str, str],
             yield chunk
 
 
-def _unchunk(buffer: bytes) -> tuple[bytes, bytes, bool]:
+def unchunk(buffer: bytes) -> tuple[bytes, bytes, bool]:
     """Decode the complete chunks at the start of ``buffer``: (payload, rest, ended)."""
     parts, pos = [], 0
     while (eol := buffer.find(b"\r\n", pos)) >= 0:
@@ -153,7 +162,7 @@ def _unchunk(buffer: bytes) -> tuple[bytes, bytes, bool]:
     return b"".join(parts), buffer[pos:], False
 
 
-async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def split_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     buffer = b""
     async for chunk in chunks:
         buffer += chunk
@@ -162,6 +171,3 @@ async def _lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             yield line
     if buffer:
         yield buffer
-
-
-# --- errors -------------------------------------------------------------------------------

@@ -98,15 +98,6 @@ class Profile:
                 f"{', '.join(hosted)}. Use an ollama/ model (--model ollama/llama3) or "
                 f"another profile (--profile hybrid).")
 
-    def make_client(self, env: Mapping[str, str] | None = None):
-        """A ``RouterModel`` over the deployments, or ``None`` when there are none."""
-        if not self.deployments:
-            return None
-        from rlm.llm.router import RouterModel
-
-        return RouterModel(self.deployments, router_options=self.router,
-                           api_base=self.settings.get("api_base"), env=env)
-
 
 def shipped_profiles() -> list[str]:
     """Names of the profiles that come with rlm."""

@@ -33,8 +33,15 @@ from pathlib import Path
 from typing import Any
 
 from rlm.core import prompts
-from rlm.trace.replay import Step, agent_steps
+from rlm.trace.load import open_trace
+from rlm.trace.steps import Step, agent_steps
 from rlm.tree import AgentNode, TreeBuilder
+
+
+def export_official(trace: str | Path, out: str | Path) -> int:
+    """Write ``trace`` as an official-RLM trajectory file; returns the iterations written."""
+    header, builder = open_trace(trace)
+    return write_official(header, builder, Path(out).expanduser())
 
 
 def write_official(header: dict[str, Any], builder: TreeBuilder, out: Path) -> int:

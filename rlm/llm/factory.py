@@ -1,0 +1,68 @@
+"""The one place that builds model clients.
+
+``make_model(settings)`` gives the engine, the CLI and the TUI the same client for the same
+settings: local servers (Ollama, and OpenAI-compatible servers named by an api base) over
+the direct HTTP door, every other provider through litellm, and, when a profile lists
+deployments, litellm's Router over them with that same client for every other model.
+``ScriptedModel`` (tests, demos) is injected directly, never built here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+from rlm.config import Settings
+from rlm.llm import Completion, Model, TokenCallback
+from rlm.llm.http import DirectModel, supports
+from rlm.llm.litellm_model import LiteLLMModel
+from rlm.profiles import Profile
+
+
+class LocalFirstModel:
+    """``rlm.llm.Model``: each call goes through the direct door when ``supports`` allows
+    it (a local server), else through litellm."""
+
+    def __init__(self, api_base: str | None = None, *, env: Mapping[str, str] | None = None,
+                 direct: Model | None = None, fallback: Model | None = None):
+        self.api_base = api_base or None
+        self.env = os.environ if env is None else env
+        self.direct = direct or DirectModel(api_base, env=self.env)
+        self.fallback = fallback or LiteLLMModel(api_base, env=self.env)
+
+    async def complete(self, messages: list[dict], *, model: str, stop: Sequence[str] = (),
+                       max_tokens: int | None = None,
+                       on_token: TokenCallback | None = None) -> Completion:
+        door = self.direct if supports(model, self.api_base) else self.fallback
+        return await door.complete(messages, model=model, stop=stop, max_tokens=max_tokens,
+                                   on_token=on_token)
+
+    async def aclose(self) -> None:
+        """Close the direct door's idle connections of this event loop."""
+        close = getattr(self.direct, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def make_model(settings: Settings, *, profile: Profile | None = None,
+               env: Mapping[str, str] | None = None) -> Model:
+    """The client for a run with ``settings`` (and ``profile``'s deployments, if any).
+
+    Args:
+        settings: ``api_base`` goes with every call; ``direct_http=False`` sends local
+            servers through litellm too.
+        profile: a profile whose ``[[deployments]]`` spread one model over several hosts.
+        env: where keys and ``OLLAMA_HOST`` are read (default ``os.environ``).
+    """
+    env = os.environ if env is None else env
+    client: Model
+    if settings.direct_http:
+        client = LocalFirstModel(settings.api_base, env=env)
+    else:
+        client = LiteLLMModel(settings.api_base, env=env)
+    if profile is not None and profile.deployments:
+        from rlm.llm.router import RouterModel
+
+        return RouterModel(profile.deployments, router_options=profile.router,
+                           api_base=settings.api_base, env=env, fallback=client)
+    return client

@@ -1,0 +1,64 @@
+"""Keep-alive connections of the direct HTTP door, one pool per event loop.
+
+A pool keeps idle connections per (host, port, tls) and closes them when its event loop
+shuts down: ``asyncio.run`` closes every started async generator of its loop before closing
+the loop itself, and the pool's watcher is such a generator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator
+
+CONNECT_TIMEOUT = 10.0
+IDLE_PER_HOST = 64     # keep-alive connections kept per host
+
+Key = tuple[str, int, bool]
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+class Pool:
+    """Idle keep-alive connections of one event loop, per (host, port, tls)."""
+
+    def __init__(self) -> None:
+        self.idle: dict[Key, list[Connection]] = {}
+        self.watch = _close_at_shutdown(self)
+
+    async def start(self) -> None:
+        """Arrange for the idle connections to close when the loop shuts down."""
+        await anext(self.watch)
+
+    async def open(self, key: Key) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
+        """A connection to ``key``: an idle one (``reused`` True) or a new one."""
+        idle = self.idle.get(key, [])
+        while idle:
+            reader, writer = idle.pop()
+            if not writer.is_closing() and not reader.at_eof():
+                return reader, writer, True
+            writer.close()
+        host, port, tls = key
+        context = ssl.create_default_context() if tls else None
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=context, limit=2 ** 24), CONNECT_TIMEOUT)
+        return reader, writer, False
+
+    def keep(self, key: Key, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        idle = self.idle.setdefault(key, [])
+        if len(idle) < IDLE_PER_HOST and not writer.is_closing():
+            idle.append((reader, writer))
+        else:
+            writer.close()
+
+    def close(self) -> None:
+        for conns in self.idle.values():
+            for _, writer in conns:
+                writer.close()
+        self.idle.clear()
+
+
+async def _close_at_shutdown(pool: Pool) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        pool.close()
