@@ -14,7 +14,7 @@ from rlm.errors import ConfigError
 from rlm.cli.replay import ReplayOptions, render_replay
 from rlm.trace import open_trace
 from rlm.trace.steps import agent_steps
-from rlm.trace.official import write_official
+from rlm.cli.official import write_official
 from rlm.trace import TraceWriter
 
 ROOT_CODE = 'hits = [l for l in context.splitlines() if "magic" in l]\nprint(hits)'

@@ -56,7 +56,7 @@ def _export(trace: str, kind: str, out: str) -> int:
     if kind not in EXPORT_FORMATS:
         raise ConfigError(f"Unknown export format {kind!r}; known: "
                           f"{', '.join(EXPORT_FORMATS)} (rlm replay TRACE --export official FILE).")
-    from rlm.trace.official import export_official
+    from rlm.cli.official import export_official
 
     count = export_official(trace, out)
     print(f"rlm: wrote {out}: a metadata line and {count} iterations of the root agent "

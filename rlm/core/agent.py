@@ -18,6 +18,7 @@ from rlm.errors import Cancelled, LimitReached, RLMError
 from rlm.core.observe import render_action, cut_text
 from rlm.core.parse import OBSERVATION_STOP, Reply, parse_reply
 from rlm.core.run import Run, sandbox_config
+from rlm.core.subcalls import SubCalls
 from rlm.sandbox import Sandbox
 
 BEST_ANSWER_GRACE = 120.0  # seconds a best-answer call may run past the run's deadline
@@ -49,6 +50,13 @@ class Agent:
             {"role": "user", "content": prompts.first_message(
                 task, source.info, task_is_context=task_is_context)},
         ]
+
+    def child(self, agent_id: str, task: str, source: ContextSource, *, model: str,
+              task_is_context: bool) -> "Agent":
+        """A child agent one level down, with a fresh history (``rlm_query``)."""
+        return Agent(self.run, agent_id=agent_id, parent_id=self.agent_id,
+                     depth=self.depth + 1, task=task, source=source, model=model,
+                     task_is_context=task_is_context)
 
     # --- events -------------------------------------------------------------------------
     def emit(self, event_cls: type[ev.Event], **fields) -> ev.Event:
@@ -84,8 +92,6 @@ class Agent:
         return outcome
 
     async def _run(self) -> Outcome:
-        from rlm.core.subcalls import SubCalls  # import here: subcalls builds child agents
-
         self.sandbox = await Sandbox.start(
             self.source, config=sandbox_config(self.run.settings), handler=SubCalls(self).handle,
             pool=self.run.pool, label=self.agent_id)

@@ -86,8 +86,6 @@ class SubCalls:
     # --- rlm_query ----------------------------------------------------------------------
     async def rlm_query(self, task: Any, context: dict | None, model: str | None) -> str:
         """A child agent; past ``max_depth`` a plain ``llm_query``."""
-        from rlm.core.agent import Agent  # the tree is recursive
-
         task = str(task)
         depth = self.agent.depth + 1
         if depth > self.run.settings.max_depth:
@@ -101,11 +99,10 @@ class SubCalls:
                     f"Answer with what you have.]")
         started = time.monotonic()
         child_id = self.run.new_agent_id(self.agent.agent_id)
-        child = Agent(self.run, agent_id=child_id,
-                      parent_id=self.agent.agent_id, depth=depth, task=task,
-                      source=self._child_source(task, context, child_id),
-                      model=model or self.run.settings.model_for_depth(depth) or self.agent.model,
-                      task_is_context=context is None)
+        child = self.agent.child(
+            child_id, task, self._child_source(task, context, child_id),
+            model=model or self.run.settings.model_for_depth(depth) or self.agent.model,
+            task_is_context=context is None)
         outcome = await child.run_to_end()
         answer = _answer_text(outcome)
         self._emit_sub("rlm_query", task, child.model, answer=answer, started=started,

@@ -3,7 +3,9 @@
 Line 1 is a header (``type: "header"``, format ``version``, settings with secrets removed);
 then one event per line. ``writer`` writes it, ``load`` reads it back (``load_tree``
 rebuilds the whole tree from the trace alone), ``steps`` groups an agent's events into
-steps, ``official`` exports a run for the official RLM visualizer.
+steps. (Printing a trace and exporting it for the official visualizer are commands:
+``rlm.cli.replay``, ``rlm.cli.official``; the export rebuilds the prompts the model saw,
+which belong to the core.)
 """
 
 from rlm.trace.load import load_tree, open_trace, read_trace
