@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from rlm.errors import ConfigError, MissingKey, ModelNotFound, ServerUnreachable
-from rlm.llm.resolve import groq_models, hosted_providers, preflight, resolve_model
+from rlm.llm.hosted import groq_models, hosted_providers
+from rlm.llm.resolve import preflight, resolve_model
 from tests.servers import FakeModel, OpenAIServer
 
 GB = 1_000_000_000

@@ -1,7 +1,7 @@
 """Which models the user can pick: pulled Ollama models and hosted ones whose key is set.
 
 Both lists come from the engine: ``rlm.llm.ollama.list_models`` (the pulled models) and
-``rlm.llm.resolve.hosted_providers`` (providers with a key), with ``groq_models`` asked for
+``rlm.llm.hosted.hosted_providers`` (providers with a key), with ``groq_models`` asked for
 Groq's list and ``HOSTED_DEFAULTS`` giving one model for the others. This module turns them
 into choices and every failure into a note for the screen: no Ollama running is a normal
 state, not a crash.
@@ -55,7 +55,7 @@ def _local(env: Mapping[str, str], found: Discovery) -> None:
 
 def _hosted(env: Mapping[str, str], found: Discovery) -> None:
     try:
-        from rlm.llm.resolve import HOSTED_DEFAULTS, groq_models, hosted_providers
+        from rlm.llm.hosted import HOSTED_DEFAULTS, groq_models, hosted_providers
     except ImportError:
         return
     providers = hosted_providers(env)
