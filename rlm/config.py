@@ -1,35 +1,31 @@
-"""Settings: argument > environment > ``.env`` > default.
+"""Settings: every knob of a run, declared once, resolved once.
 
-``.env`` is loaded by the entry points (``load_dotenv`` never overrides the environment),
+Each field of ``Settings`` is declared with ``setting(...)``: its default, a one-line doc,
+its environment variable and command-line flag where it has them, and where a profile puts
+it. The environment parsing, the profile keys, the ``--help`` of ``rlm`` and ``rlm-tui``, the
+README's settings table (``python -m rlm.config``, checked by a test) and the tests'
+environment scrub all read these declarations.
+
+Precedence is defined in one method, ``Settings.resolve``: argument (a flag, or a Python
+argument) > profile > environment > ``.env`` > default. ``.env`` is loaded into the
+environment by the entry points (``load_dotenv`` never overrides a variable already set),
 so this module only reads ``os.environ`` and never touches the disk.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
+import typing
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from rlm.errors import ConfigError
 
-# name -> (environment variable, parser)
-_ENV = {
-    "model": ("RLM_MODEL", str),
-    "sub_model": ("RLM_SUB_MODEL", str),
-    "api_base": ("RLM_API_BASE", str),
-    "max_depth": ("RLM_MAX_DEPTH", int),
-    "max_steps": ("RLM_MAX_STEPS", int),
-    "max_agents": ("RLM_MAX_AGENTS", int),
-    "action_timeout": ("RLM_ACTION_TIMEOUT", float),
-    "max_concurrency": ("RLM_MAX_CONCURRENCY", int),
-    "timeout": ("RLM_TIMEOUT", float),
-    "max_tokens": ("RLM_MAX_TOKENS", int),
-    "max_cost": ("RLM_MAX_COST", float),
-    "direct_http": ("RLM_DIRECT_HTTP", "bool"),
-}
-
 SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL", "AUTH")
+NO_LIMIT_WORDS = ("none", "off", "0")  # an optional limit set to one of these: no limit
 
 
 def is_secret_name(name: str) -> bool:
@@ -38,59 +34,105 @@ def is_secret_name(name: str) -> bool:
     return any(marker in name.upper() for marker in SECRET_MARKERS)
 
 
+def setting(default: Any, doc: str, *, env: str | None = None, flag: bool = False,
+            profile: str | None = "limits", minimum: float | None = None,
+            metavar: str | None = None, default_text: str | None = None) -> Any:
+    """Declare one setting (a dataclass field with its metadata).
+
+    Args:
+        default: the value when nothing sets it (a dict is copied per ``Settings``).
+        doc: one line, as ``--help`` and the README show it.
+        env: the environment variable that sets it (``None``: Python and profiles only).
+        flag: whether the commands take it as ``--name-with-dashes``.
+        profile: where a profile file puts it: ``"limits"`` (the ``[limits]`` table),
+            ``"top"`` (a top-level key), or ``None`` (its own table, or not at all).
+        minimum: the smallest value allowed (numbers); ``0`` for floats means "above 0".
+        metavar: the flag's placeholder (default by type: ``N``, ``S``, ``M``).
+        default_text: how ``--help`` and the README say the default, when not the value.
+    """
+    meta = {"doc": doc, "env": env, "flag": flag, "profile": profile, "minimum": minimum,
+            "metavar": metavar, "default_text": default_text}
+    if isinstance(default, dict):
+        return field(default_factory=lambda: dict(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
 @dataclass
 class Settings:
     """Every knob of a run. ``None`` for a limit means no limit."""
 
-    model: str | None = None
-    sub_model: str | None = None
-    api_base: str | None = None
-    max_depth: int = 2
-    max_steps: int = 20
-    max_agents: int = 50
-    action_timeout: float = 60.0
-    max_concurrency: int = 4
-    timeout: float | None = None
-    max_tokens: int | None = None
-    max_cost: float | None = None
-    # Not in the environment contract; set from Python or a profile.
-    depth_models: dict[int, str] = field(default_factory=dict)
-    observation_chars: int = 4000
-    memory_mb: int | None = 4096
-    allow_network: bool = False
-    reply_max_tokens: int | None = 1024
-    # Ollama and OpenAI-compatible servers (with an api base) are called over HTTP directly,
-    # not through litellm: 10-25x less CPU per call. RLM_DIRECT_HTTP=0 sends them via litellm.
-    direct_http: bool = True
+    model: str | None = setting(
+        None, "root model, a litellm name: ollama/llama3, groq/llama-3.3-70b-versatile, "
+        "openai/NAME with an api base", env="RLM_MODEL", flag=True, profile="top",
+        metavar="M", default_text="a model pulled in Ollama")
+    sub_model: str | None = setting(
+        None, "model for llm_query and child agents", env="RLM_SUB_MODEL", flag=True,
+        profile="top", metavar="M", default_text="the root model")
+    api_base: str | None = setting(
+        None, "server for every model call", env="RLM_API_BASE", flag=True, profile="top",
+        metavar="URL", default_text="OLLAMA_HOST for Ollama models")
+    max_depth: int = setting(
+        2, "deepest level of child agents (the root is 0; 0 = no children)",
+        env="RLM_MAX_DEPTH", flag=True, minimum=0)
+    max_steps: int = setting(
+        20, "model calls per agent before it must give its best answer",
+        env="RLM_MAX_STEPS", flag=True, minimum=1)
+    max_agents: int = setting(50, "agents in one run", env="RLM_MAX_AGENTS", minimum=1)
+    action_timeout: float = setting(
+        60.0, "seconds of sandbox running time per action (paused while it waits on "
+        "sub-calls)", env="RLM_ACTION_TIMEOUT", flag=True, minimum=0, metavar="S")
+    max_concurrency: int = setting(
+        4, "model calls in flight across the whole run", env="RLM_MAX_CONCURRENCY",
+        minimum=1)
+    timeout: float | None = setting(
+        None, "seconds for the whole run", env="RLM_TIMEOUT", minimum=0,
+        default_text="no limit")
+    max_tokens: int | None = setting(
+        None, "tokens for the whole run", env="RLM_MAX_TOKENS", minimum=1,
+        default_text="no limit")
+    max_cost: float | None = setting(
+        None, "USD for the whole run", env="RLM_MAX_COST", minimum=0,
+        default_text="no limit")
+    depth_models: dict[int, str] = setting(
+        {}, "the model of the agents at a depth, {depth: model}", profile=None)
+    observation_chars: int = setting(
+        4000, "characters of an action's output the model reads (the middle is cut)")
+    memory_mb: int | None = setting(
+        4096, "memory limit of each sandbox worker, in MB (None: no limit)")
+    allow_network: bool = setting(False, "let sandbox code open network connections")
+    reply_max_tokens: int | None = setting(
+        1024, "tokens a model may write in one reply")
+    direct_http: bool = setting(
+        True, "call Ollama and OpenAI-compatible servers over HTTP directly, not through "
+        "litellm (10-25x less CPU per call)", env="RLM_DIRECT_HTTP", profile=None)
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
-        for name in ("max_depth", "max_steps", "max_agents", "max_concurrency"):
-            value = getattr(self, name)
-            minimum = 0 if name == "max_depth" else 1
-            if not isinstance(value, int) or value < minimum:
-                raise ConfigError(f"{name} must be a whole number >= {minimum}, got {value!r}.")
-        for name in ("action_timeout", "timeout", "max_cost"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ConfigError(f"{name} must be a positive number of "
-                                  f"{'USD' if name == 'max_cost' else 'seconds'}, got {value!r}.")
+        """Raise ``ConfigError`` for a value its declaration does not allow."""
+        for declared in DECLARED:
+            _check(declared, getattr(self, declared.name))
 
     @classmethod
-    def resolve(cls, env: Mapping[str, str] | None = None, **arguments: Any) -> "Settings":
-        """Build settings from arguments (those not ``None``), then ``env``, then defaults."""
+    def resolve(cls, env: Mapping[str, str] | None = None, *,
+                profile: Mapping[str, Any] | None = None, **arguments: Any) -> Settings:
+        """The one place precedence is decided: arguments (those not ``None``) > profile >
+        environment (``env``, default ``os.environ``) > defaults.
+
+        Raises:
+            ConfigError: an unknown setting, or a value that is not allowed.
+        """
         env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        for name, (variable, parse) in _ENV.items():
-            raw = env.get(variable, "").strip()
-            if raw:
-                values[name] = _parse(variable, raw, parse)
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(arguments) - known
+        unknown = set(arguments) - set(BY_NAME)
         if unknown:
             raise ConfigError(f"Unknown setting(s): {', '.join(sorted(unknown))}.")
+        values: dict[str, Any] = {}
+        for declared in DECLARED:
+            raw = env.get(declared.env, "").strip() if declared.env else ""
+            if raw:
+                values[declared.name] = declared.parse_env(raw)
+        values.update(profile or {})
         values.update({k: v for k, v in arguments.items() if v is not None})
         return cls(**values)
 
@@ -112,19 +154,149 @@ class Settings:
         return {k: v for k, v in dataclasses.asdict(self).items() if not is_secret_name(k)}
 
 
-def _parse(variable: str, raw: str, parse: Any) -> Any:
-    if parse == "bool":
-        if raw.lower() in ("1", "true", "yes", "on"):
-            return True
-        if raw.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"{variable}={raw!r} is not on/off (use 1 or 0).")
-    if raw.lower() in ("none", "off", "0") and parse is float and variable in (
-            "RLM_TIMEOUT", "RLM_MAX_COST"):
-        return None
-    try:
-        return parse(raw)
-    except ValueError:
-        kind = "a whole number" if parse is int else "a number"
-        raise ConfigError(f"{variable}={raw!r} is not {kind}. Fix it in your "
-                          f"environment or .env file.") from None
+@dataclass(frozen=True)
+class Declared:
+    """One setting as declared: what every reader of the declarations needs."""
+
+    name: str
+    kind: type             # int, float, str, bool or dict (the value's type, not None)
+    optional: bool         # None is allowed (means "no limit" / "not set")
+    default: Any
+    doc: str
+    env: str | None
+    flag: bool
+    profile: str | None
+    minimum: float | None
+    metavar: str | None
+    default_text: str | None
+
+    @property
+    def option(self) -> str:
+        """The command-line flag: ``--max-depth``."""
+        return "--" + self.name.replace("_", "-")
+
+    def shown_default(self) -> str:
+        """The default as ``--help`` and the README say it."""
+        if self.default_text is not None:
+            return self.default_text
+        if isinstance(self.default, bool):
+            return "on" if self.default else "off"
+        if isinstance(self.default, float):
+            return f"{self.default:g}"
+        return "none" if self.default is None else str(self.default)
+
+    def help(self) -> str:
+        """The flag's ``--help`` line: the doc, the default, the variable."""
+        variable = f"env {self.env}; " if self.env else ""
+        return f"{self.doc} ({variable}default: {self.shown_default()})"
+
+    def parse_env(self, raw: str) -> Any:
+        """The value of ``raw`` read from this setting's environment variable."""
+        if self.kind is bool:
+            return _parse_bool(self.env or self.name, raw)
+        if self.optional and raw.lower() in NO_LIMIT_WORDS:
+            return None
+        try:
+            return self.kind(raw)
+        except ValueError:
+            what = "a whole number" if self.kind is int else "a number"
+            raise ConfigError(f"{self.env}={raw!r} is not {what}. Fix it in your "
+                              f"environment or .env file.") from None
+
+
+def _declarations() -> list[Declared]:
+    hints = typing.get_type_hints(Settings)
+    found = []
+    for f in dataclasses.fields(Settings):
+        hint = hints[f.name]
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional = type(None) in typing.get_args(hint)
+        kind = dict if typing.get_origin(hint) is dict else (args[0] if optional else hint)
+        if f.default is dataclasses.MISSING:
+            default = f.default_factory()  # type: ignore[misc]
+        else:
+            default = f.default
+        found.append(Declared(name=f.name, kind=kind, optional=optional, default=default,
+                              **f.metadata))
+    return found
+
+
+def _parse_bool(variable: str, raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{variable}={raw!r} is not on/off (use 1 or 0).")
+
+
+def _check(declared: Declared, value: Any) -> None:
+    if value is None and declared.optional:
+        return
+    kind = declared.kind
+    numeric = kind in (int, float)
+    good_type = isinstance(value, kind) and not (numeric and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        good_type = True
+    if not good_type:
+        raise ConfigError(f"{declared.name} must be {_kind_words(declared)}, got {value!r}.")
+    low = declared.minimum
+    if numeric and low is not None and (value < low or (kind is float and low == 0
+                                                        and value <= 0)):
+        raise ConfigError(f"{declared.name} must be {_kind_words(declared)}, got {value!r}.")
+
+
+def _kind_words(declared: Declared) -> str:
+    low = declared.minimum
+    if declared.kind is int:
+        return "a whole number" + (f" >= {low:g}" if low is not None else "")
+    if declared.kind is float:
+        unit = "USD" if declared.name == "max_cost" else "seconds"
+        return f"a positive number of {unit}"
+    return {str: "text", bool: "true or false", dict: "a table"}.get(declared.kind, "valid")
+
+
+DECLARED: list[Declared] = _declarations()
+BY_NAME: dict[str, Declared] = {d.name: d for d in DECLARED}
+ENV_VARS: tuple[str, ...] = tuple(d.env for d in DECLARED if d.env)
+
+
+def add_setting_flags(parser: argparse.ArgumentParser,
+                      names: Iterable[str] | None = None) -> None:
+    """Add the flags of the declared settings (``names``, or every one with ``flag``) to an
+    argparse parser; a value is checked as it is parsed (``--max-steps 0`` is a usage error
+    that says what is allowed)."""
+    for declared in DECLARED:
+        if declared.flag and (names is None or declared.name in names):
+            parser.add_argument(declared.option, type=_flag_type(declared),
+                                metavar=declared.metavar or METAVARS.get(declared.kind, "X"),
+                                help=declared.help())
+
+
+METAVARS = {int: "N", float: "X", str: "S"}
+
+
+def _flag_type(declared: Declared) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        value = declared.kind(text)  # ValueError: argparse says "invalid int value"
+        try:
+            _check(declared, value)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+
+    parse.__name__ = declared.kind.__name__
+    return parse
+
+
+def settings_table() -> str:
+    """The README's table of settings (Markdown), made from the declarations."""
+    lines = ["| setting | environment | flag | default | what it does |", "|---|---|---|---|---|"]
+    for d in DECLARED:
+        env = f"`{d.env}`" if d.env else ""
+        flag = f"`{d.option}`" if d.flag else ""
+        lines.append(f"| `{d.name}` | {env} | {flag} | {d.shown_default()} | {d.doc} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(settings_table())

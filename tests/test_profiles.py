@@ -105,7 +105,8 @@ def test_api_key_env_is_read_from_the_environment_not_the_file():
 def client_of(profile, env=None):
     """The client a run with ``profile`` uses (built by the one factory)."""
     env = {} if env is None else env
-    return make_model(Settings.resolve(env=env, **profile.settings), profile=profile, env=env)
+    return make_model(Settings.resolve(env=env, profile=profile.settings),
+                      deployments=profile.deployments, router_options=profile.router, env=env)
 
 
 def ask(client, model="ollama/llama3", text="hi", **kwargs):

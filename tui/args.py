@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from rlm.config import add_setting_flags
+
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -16,25 +18,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("question", nargs="?", help="the task to run at once")
     parser.add_argument("--context", metavar="PATH",
                         help="a text file or a folder of text files to pass as the context")
-    parser.add_argument("--model", metavar="M",
-                        help="litellm model string (default: RLM_MODEL, else a pulled Ollama "
-                             "model)")
-    parser.add_argument("--max-depth", type=_natural(0), metavar="N",
-                        help="deepest an agent may sit (0 = no child agents; default 2)")
-    parser.add_argument("--max-steps", type=_natural(1), metavar="N",
-                        help="model calls per agent (default 20)")
+    add_setting_flags(parser, ("model", "max_depth", "max_steps"))  # as in `rlm run`
     parser.add_argument("--replay", metavar="TRACE",
                         help="open a past run from its trace file (no model needed)")
     return parser.parse_args(argv)
-
-
-def _natural(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
-        return value
-    return parse

@@ -15,11 +15,9 @@ from rlm.cli.plan import preflight_all, resolve_models
 
 def dry_run(plan, args) -> int:
     """Print what the run would do (stdout; ``--json``: one object). Raises ``RLMError``."""
-    from rlm.config import Settings
-
     models = resolve_models(plan)
     warnings = asyncio.run(preflight_all(plan, models))
-    settings = Settings.resolve(**plan.settings)
+    settings = plan.settings
     facts = size_context(plan, settings)
     facts.update(models=models, warnings=warnings, notes=plan.notes,
                  settings=settings.public(),

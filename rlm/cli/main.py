@@ -12,6 +12,8 @@ import argparse
 import os
 import sys
 
+from rlm.config import add_setting_flags
+
 EXIT_OK, EXIT_NO_ANSWER, EXIT_BAD_INPUT, EXIT_CANCELLED = 0, 1, 2, 130
 
 DESCRIPTION = """\
@@ -89,22 +91,7 @@ def _add_run(commands) -> None:
     run.add_argument("--context", metavar="PATH|-",
                      help="a text file, a folder (every text file in it), or - for stdin")
     run.add_argument("--prompt-file", metavar="F", help="read the question from file F")
-    run.add_argument("--model", metavar="M",
-                     help="root model, a litellm name: ollama/llama3, groq/llama-3.3-70b-"
-                          "versatile, openai/NAME with --api-base (default: RLM_MODEL, else "
-                          "a model pulled in Ollama)")
-    run.add_argument("--sub-model", metavar="M",
-                     help="model for llm_query and child agents (default: RLM_SUB_MODEL, "
-                          "else --model)")
-    run.add_argument("--api-base", metavar="URL",
-                     help="server for every model call (default: RLM_API_BASE; Ollama models "
-                          "use OLLAMA_HOST)")
-    run.add_argument("--max-depth", type=int, metavar="N",
-                     help="deepest level of child agents; 0 = none (default 2)")
-    run.add_argument("--max-steps", type=int, metavar="N",
-                     help="model calls per agent before it must answer (default 20)")
-    run.add_argument("--action-timeout", type=float, metavar="S",
-                     help="seconds of sandbox running time per action (default 60)")
+    add_setting_flags(run)  # --model, --max-depth, ...: declared in rlm.config
     run.add_argument("--profile", metavar="NAME|FILE",
                      help="settings from a profile: local-only, hybrid, hosted, or a .toml file")
     run.add_argument("--trace", metavar="FILE",

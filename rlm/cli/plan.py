@@ -11,19 +11,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlm.config import DECLARED, Settings
 from rlm.errors import ConfigError, ContextError, ModelError
+from rlm.profiles import Profile
 
-FLAG_SETTINGS = ("model", "sub_model", "api_base", "max_depth", "max_steps", "action_timeout")
+# The settings a command takes as flags (their declarations say so).
+FLAG_SETTINGS = tuple(d.name for d in DECLARED if d.flag)
 
 
 @dataclass
 class Plan:
-    """Everything a run needs, resolved from flags, profile and environment."""
+    """Everything a run needs, resolved once from flags, profile and environment."""
 
     question: str
     context: Any
-    settings: dict[str, Any]
-    profile: Any = None
+    settings: Settings
+    profile: Profile | None = None
     client: Any = None
     trace: Path | None = None
     notes: list[str] = field(default_factory=list)
@@ -31,22 +34,23 @@ class Plan:
 
 def make_plan(args) -> Plan:
     question = read_question(args)
-    settings: dict[str, Any] = {}
     profile = None
     if args.profile:
         from rlm.profiles import load_profile
 
         profile = load_profile(args.profile)
-        settings.update(profile.settings)
-    settings.update({k: getattr(args, k) for k in FLAG_SETTINGS if getattr(args, k) is not None})
-    check_settings(settings, profile)
+    settings = Settings.resolve(profile=profile.settings if profile else None,
+                                **{k: getattr(args, k, None) for k in FLAG_SETTINGS})
+    if profile is not None:  # a model a local-only profile forbids fails before any network
+        profile.check_models([settings.model, settings.sub_model,
+                              *settings.depth_models.values()])
     plan = Plan(question=question, context=read_context(args.context), settings=settings,
                 profile=profile)
     if profile is not None and profile.deployments:  # else the engine builds its client
-        from rlm.config import Settings
         from rlm.llm.factory import make_model
 
-        plan.client = make_model(Settings.resolve(**settings), profile=profile)
+        plan.client = make_model(settings, deployments=profile.deployments,
+                                 router_options=profile.router)
     if not args.dry_run:
         plan.trace = Path(args.trace).expanduser() if args.trace else _default_trace()
         check_writable(plan.trace)
@@ -62,16 +66,6 @@ def check_writable(path: Path) -> None:
     except OSError as exc:
         raise ConfigError(f"Cannot write the trace to {path}: {exc.strerror or exc}. Pass "
                           f"--trace with a writable path.") from None
-
-
-def check_settings(settings: dict[str, Any], profile) -> None:
-    """Fail on a bad value or a model a local-only profile forbids, before any network."""
-    from rlm.config import Settings
-
-    resolved = Settings.resolve(**settings)
-    if profile is not None:
-        profile.check_models([resolved.model, resolved.sub_model,
-                              *resolved.depth_models.values()])
 
 
 def read_question(args) -> str:
@@ -122,14 +116,13 @@ def _default_trace() -> Path:
 
 def resolve_models(plan: Plan) -> list[str]:
     """Pick the root model (RLM_MODEL or a pulled Ollama model) and check the profile."""
-    from rlm.config import Settings
     from rlm.llm.resolve import resolve_model
 
-    settings = Settings.resolve(**plan.settings)
+    settings = plan.settings
     model, note = resolve_model(settings.model)
     if not settings.model:  # picked for the user: say which
         plan.notes.append(note)
-    plan.settings["model"] = settings.model = model
+    settings.model = model
     models = list(dict.fromkeys([model, settings.query_model or model,
                                  *settings.depth_models.values()]))
     if plan.profile is not None:
@@ -145,7 +138,7 @@ async def preflight_all(plan: Plan, models: list[str]) -> list[str]:
     """
     from rlm.llm.resolve import preflight
 
-    api_base = plan.settings.get("api_base")
+    api_base = plan.settings.api_base
     groups = plan.client.groups if plan.client is not None else {}
     warnings: list[str] = []
     for model in models:

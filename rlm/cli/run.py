@@ -49,7 +49,7 @@ def execute(plan: Plan, args) -> int:
         for warning in asyncio.run(preflight_all(plan, models)):
             print(f"rlm: warning: {warning}", file=sys.stderr)
     progress = None if args.quiet else Progress(sys.stderr, verbose=args.verbose)
-    rlm = RLM(client=plan.client, on_event=progress, trace=plan.trace, **plan.settings)
+    rlm = RLM(client=plan.client, on_event=progress, trace=plan.trace, settings=plan.settings)
     for note in plan.notes:
         if progress is not None:
             progress.note(f"rlm: {note}")

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 from rlm import events as ev
 from rlm.core.agent import Agent, Outcome
 from rlm.config import Settings
+from rlm.errors import ConfigError
 from rlm.context import prepare_context
 from rlm.llm import Model
 from rlm.result import RLMResult
@@ -49,9 +50,12 @@ class RLM:
         window_lookup: ``async (model) -> tokens | None``, the context window used to refuse
             an ``llm_query`` prompt too long for its model (default: Ollama's ``/api/show``,
             litellm's table).
-        **settings: any other ``Settings`` field: ``api_base``, ``max_agents``,
+        settings: settings already resolved (``Settings.resolve``), as the ``rlm`` command
+            passes them; then no other setting may be given here.
+        **more: any other ``Settings`` field: ``api_base``, ``max_agents``,
             ``action_timeout``, ``max_concurrency``, ``timeout``, ``max_tokens``,
             ``max_cost``, ``depth_models`` ({depth: model}), ``observation_chars``, ...
+            (the README's settings table lists them all).
     """
 
     def __init__(self, model: str | None = None, sub_model: str | None = None,
@@ -59,9 +63,15 @@ class RLM:
                  client: Model | None = None, on_event: Callable[[ev.Event], None] | None = None,
                  trace: str | Path | None = None, env: Mapping[str, str] | None = None,
                  keep_warm: bool = False, window_lookup: WindowLookup | None = None,
-                 **settings: Any):
-        self.settings = Settings.resolve(env, model=model, sub_model=sub_model,
-                                         max_depth=max_depth, max_steps=max_steps, **settings)
+                 settings: Settings | None = None, **more: Any):
+        given = dict(model=model, sub_model=sub_model, max_depth=max_depth,
+                     max_steps=max_steps, **more)
+        if settings is None:
+            settings = Settings.resolve(env, **given)
+        elif any(v is not None for v in given.values()):
+            raise ConfigError("Pass either settings=Settings(...) or separate settings to "
+                              "RLM(), not both.")
+        self.settings = settings
         self._env = env
         self._client = client
         self._trace = trace

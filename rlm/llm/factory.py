@@ -2,8 +2,9 @@
 
 ``make_model(settings)`` gives the engine, the CLI and the TUI the same client for the same
 settings: local servers (Ollama, and OpenAI-compatible servers named by an api base) over
-the direct HTTP door, every other provider through litellm, and, when a profile lists
-deployments, litellm's Router over them with that same client for every other model.
+the direct HTTP door, every other provider through litellm, and, given deployments (a
+profile's ``[[deployments]]``), litellm's Router over them with that same client for every
+other model.
 ``ScriptedModel`` (tests, demos) is injected directly, never built here.
 """
 
@@ -12,11 +13,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
+from typing import Any
+
 from rlm.config import Settings
 from rlm.llm import Completion, Model, TokenCallback
 from rlm.llm.http import DirectModel, supports
 from rlm.llm.litellm_model import LiteLLMModel
-from rlm.profiles import Profile
+from rlm.llm.router import Deployment, RouterModel
 
 
 class LocalFirstModel:
@@ -44,14 +47,16 @@ class LocalFirstModel:
             await close()
 
 
-def make_model(settings: Settings, *, profile: Profile | None = None,
+def make_model(settings: Settings, *, deployments: Sequence[Deployment] = (),
+               router_options: Mapping[str, Any] | None = None,
                env: Mapping[str, str] | None = None) -> Model:
-    """The client for a run with ``settings`` (and ``profile``'s deployments, if any).
+    """The client for a run with ``settings``.
 
     Args:
         settings: ``api_base`` goes with every call; ``direct_http=False`` sends local
             servers through litellm too.
-        profile: a profile whose ``[[deployments]]`` spread one model over several hosts.
+        deployments: hosts that serve one model together (a profile's ``[[deployments]]``).
+        router_options: litellm ``Router`` options for them (a profile's ``[router]``).
         env: where keys and ``OLLAMA_HOST`` are read (default ``os.environ``).
     """
     env = os.environ if env is None else env
@@ -60,9 +65,7 @@ def make_model(settings: Settings, *, profile: Profile | None = None,
         client = LocalFirstModel(settings.api_base, env=env)
     else:
         client = LiteLLMModel(settings.api_base, env=env)
-    if profile is not None and profile.deployments:
-        from rlm.llm.router import RouterModel
-
-        return RouterModel(profile.deployments, router_options=profile.router,
+    if deployments:
+        return RouterModel(deployments, router_options=router_options,
                            api_base=settings.api_base, env=env, fallback=client)
     return client

@@ -14,13 +14,28 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from rlm.errors import ProviderError
 from rlm.llm.pricing import priced_completion
 from rlm.llm import Completion, Model, TokenCallback
 from rlm.llm.providers import is_ollama, ollama_host
-from rlm.profiles import Deployment
+
+@dataclass(frozen=True)
+class Deployment:
+    """One host serving a model. Calls for ``name`` are spread over its deployments.
+
+    ``api_key_env`` names the environment variable holding the key: keys never live in
+    a profile file.
+    """
+
+    model: str
+    name: str
+    api_base: str | None = None
+    api_key_env: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
 
 DEFAULT_ROUTER_OPTIONS = {"routing_strategy": "simple-shuffle", "num_retries": 1,
                           "allowed_fails": 1, "cooldown_time": 30}

@@ -39,35 +39,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from rlm.config import DECLARED
 from rlm.errors import ConfigError
+from rlm.llm.providers import is_ollama
+from rlm.llm.router import Deployment
 
-LIMIT_KEYS = {
-    "max_depth": int, "max_steps": int, "max_agents": int, "action_timeout": (int, float),
-    "max_concurrency": int, "timeout": (int, float), "max_tokens": int,
-    "max_cost": (int, float), "observation_chars": int, "memory_mb": int,
-    "reply_max_tokens": int, "allow_network": bool,
-}
-TOP_KEYS = {"description", "model", "sub_model", "api_base", "local_only", "depth_models",
-            "limits", "deployments", "router"}
+# The keys a profile takes come from the settings' own declarations (rlm.config).
+LIMIT_KEYS = {d.name: (int, float) if d.kind is float else d.kind
+              for d in DECLARED if d.profile == "limits"}
+TOP_SETTINGS = tuple(d.name for d in DECLARED if d.profile == "top")
+TOP_KEYS = {"description", "local_only", "depth_models", "limits", "deployments", "router",
+            *TOP_SETTINGS}
 DEPLOYMENT_KEYS = {"model", "name", "api_base", "api_key_env", "weight", "rpm", "tpm",
                    "max_parallel_requests", "timeout"}
 ROUTER_KEYS = {"routing_strategy", "num_retries", "allowed_fails", "cooldown_time", "timeout"}
-LOCAL_PREFIXES = ("ollama/", "ollama_chat/")
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """One host serving a model. Calls for ``name`` are spread over its deployments.
-
-    ``api_key_env`` names the environment variable holding the key: keys never live in
-    a profile file.
-    """
-
-    model: str
-    name: str
-    api_base: str | None = None
-    api_key_env: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -91,7 +76,7 @@ class Profile:
         """Raise ``ConfigError`` when a ``local_only`` profile would send a call off-machine."""
         if not self.local_only:
             return
-        hosted = sorted({m for m in models if m and not m.startswith(LOCAL_PREFIXES)})
+        hosted = sorted({m for m in models if m and not is_ollama(m)})
         if hosted:
             raise ConfigError(
                 f"Profile {self.name!r} is local-only, but the run would use "
@@ -134,7 +119,7 @@ def parse_profile(text: str, *, name: str, path: str = "<string>") -> Profile:
     _check_keys(data, TOP_KEYS, path, "")
     profile = Profile(name=name, path=path, description=str(data.get("description", "")),
                       local_only=_typed(data, "local_only", bool, path, False))
-    for key in ("model", "sub_model", "api_base"):
+    for key in TOP_SETTINGS:
         if key in data:
             profile.settings[key] = _typed(data, key, str, path)
     profile.settings.update(_limits(data.get("limits", {}), path))

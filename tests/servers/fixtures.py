@@ -10,13 +10,14 @@ import socket
 
 import pytest
 
+from rlm.config import ENV_VARS
+
 from .ollama import OllamaServer
 from .openai import OpenAIServer
 
 # Variables that would point a test at a real server, a real key or a user's settings.
 MODEL_ENV_VARS = (
-    "OLLAMA_HOST", "OLLAMA_API_BASE", "OLLAMA_API_KEY", "RLM_MODEL", "RLM_SUB_MODEL",
-    "RLM_API_BASE", "OPENAI_API_KEY", "OPENAI_API_BASE", "OPENAI_BASE_URL", "GROQ_API_KEY",
+    *ENV_VARS, "OLLAMA_HOST", "OLLAMA_API_BASE", "OLLAMA_API_KEY", "OPENAI_API_KEY", "OPENAI_API_BASE", "OPENAI_BASE_URL", "GROQ_API_KEY",
     "GEMINI_API_KEY", "GOOGLE_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY",
     "DEEPSEEK_API_KEY", "TOGETHERAI_API_KEY", "TOGETHER_API_KEY", "OPENROUTER_API_KEY",
     "XAI_API_KEY", "FIREWORKS_API_KEY", "FIREWORKS_AI_API_KEY", "CEREBRAS_API_KEY",
@@ -27,7 +28,8 @@ MODEL_ENV_VARS = (
 
 @pytest.fixture
 def model_env(monkeypatch):
-    """Remove provider keys, Ollama hosts, proxies and RLM_* settings from the environment."""
+    """Remove provider keys, Ollama hosts, proxies and every declared RLM_* setting from the
+    environment."""
     for name in MODEL_ENV_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
