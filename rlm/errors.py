@@ -22,7 +22,8 @@ class ContextError(RLMError):
 
 
 class ModelError(RLMError):
-    """A model could not be reached or used. ``hint`` says what to run."""
+    """A model could not be reached or used; the message says what to run. ``model`` names
+    the model, when one is known."""
 
     exit_code = 1
 
