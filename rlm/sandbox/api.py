@@ -25,12 +25,19 @@ class SandboxConfig:
         allow_network: let user code open outbound connections.
         max_output_chars: per stream per action kept on the host (first and last half);
             the rest is counted in ``stdout_cut``/``stderr_cut``, not kept.
+        confine_files: keep user code to its context, its own folder and the Python
+            runtime (reading) and its own folder (writing); False turns that off.
+        read_paths: more files or folders user code may read (and run programs from).
+        write_paths: more files or folders user code may read, create, change and delete.
     """
 
     action_timeout: float = 60.0
     memory_mb: int | None = 4096
     allow_network: bool = False
     max_output_chars: int = 200_000
+    confine_files: bool = True
+    read_paths: tuple[str, ...] = ()
+    write_paths: tuple[str, ...] = ()
 
 
 @dataclass

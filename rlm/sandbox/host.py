@@ -18,6 +18,7 @@ from rlm.errors import SandboxError
 
 from .api import ActionResult, Handler, SandboxConfig
 from .clock import ActionClock
+from .confine import rules
 from .pool import SandboxPool
 from .process import WorkerProcess
 from .protocol import CALLS, encode
@@ -39,6 +40,8 @@ class Sandbox:
 
     Attributes:
         network: which network protection ran: "namespace", "guard" or "allowed".
+        files: which file confinement ran: "landlock (ABI N)", "off (confine_files=False)"
+            or "none: <why>" (``confine.file_confinement`` says it without a worker).
     """
 
     def __init__(self, source: ContextSource | None, *, config: SandboxConfig,
@@ -47,6 +50,7 @@ class Sandbox:
         self.config = config
         self.label = label
         self.network = ""
+        self.files = ""
         self._handler = handler
         self._pool = pool
         self._owns_pool = owns_pool
@@ -70,6 +74,7 @@ class Sandbox:
 
         Raises:
             SandboxError: the worker could not start or could not load the context.
+            ConfigError: a path in ``config.read_paths``/``write_paths`` does not exist.
         """
         sandbox = cls(source, config=config, handler=handler, label=label,
                       pool=pool or SandboxPool(config, warm=0), owns_pool=pool is None)
@@ -153,6 +158,7 @@ class Sandbox:
         request = worker.conn.request({
             "op": "load", "context": self.source.to_wire() if self.source else None,
             "memory_mb": self.config.memory_mb, "network": self.config.allow_network,
+            "files": rules(self.config, worker.folder, self.source),
             "max_output": self.config.max_output_chars})
         try:
             reply = await asyncio.wait_for(request, max(60.0, self.config.action_timeout))
@@ -164,7 +170,7 @@ class Sandbox:
             message = await self._load_failure(worker, reply)
             self._drop_worker()
             raise SandboxError(message)
-        self.network = reply["network"]
+        self.network, self.files = reply["network"], reply["files"]
 
     async def _load_failure(self, worker: WorkerProcess, reply: dict[str, Any] | None) -> str:
         where = f"{self.source.kind} context from {self.source.path}" if self.source else "context"

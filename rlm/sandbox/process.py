@@ -87,6 +87,7 @@ class WorkerProcess:
         log_read, log_write = os.pipe()
         env = scrub_env(os.environ)
         env[MARKER_ENV] = marker
+        env["TMPDIR"] = str(folder)  # tempfile and child programs: the one writable folder
         boot = BOOTSTRAP.format(folder=str(Path(__file__).resolve().parent))
         try:
             popen = subprocess.Popen(

@@ -4,7 +4,9 @@ Each frame is a 4-byte big-endian length and that many bytes of JSON (ASCII, so 
 surrogates in user strings survive). Every message is a dict with ``op`` and ``id``.
 
 Host -> worker requests (``id`` counts host requests; the worker answers with the same id):
-    ``load``   ``{context: {kind, path} | None, memory_mb, network, max_output}`` -> ``loaded``
+    ``load``   ``{context: {kind, path} | None, memory_mb, network, files, max_output}`` ->
+               ``loaded`` ``{network, files, error}``; ``files`` is ``{read, write}`` (lists of
+               paths) or None, and comes back as what confinement ran
     ``exec``   ``{code, limit}`` -> ``done`` with the action's outcome
     ``getvar`` ``{name}`` -> ``done`` with ``{ok, value}``
 Worker -> host:

@@ -19,7 +19,7 @@ import os
 import signal
 import sys
 
-from . import netguard
+from . import landlock, netguard
 from .namespace import Namespace
 from .output import Bounded, Switch, format_error
 from .protocol import EXIT_MEMORY, REQUESTS, Channel, Mailbox
@@ -60,7 +60,11 @@ class Worker:
         network = "allowed" if msg.get("network") else netguard.isolate_network()
         if msg.get("memory_mb"):
             netguard.limit_memory(int(msg["memory_mb"]))
-        reply = {"op": "loaded", "id": msg["id"], "network": network, "error": None}
+        # Last, once the worker has all it needs open, and before the context is read: the
+        # rules name the context's file, and no model code has run yet.
+        files = landlock.confine(msg.get("files"))
+        reply = {"op": "loaded", "id": msg["id"], "network": network, "files": files,
+                 "error": None}
         try:
             self.ns.globals["context"] = read_context(msg.get("context"))
         except BaseException as exc:  # noqa: BLE001 - reported to the host as a load error
