@@ -4,11 +4,14 @@
 the context; ``run(code)`` runs one action; ``get_variable(name)`` reads a variable for a
 prose ``FINAL_VAR``; ``close()`` kills the worker's process group. ``SandboxPool`` keeps
 warm workers and, on ``close()``, makes sure no process of the run is left.
-Not a security boundary: it keeps honest code from doing damage by accident.
+``file_confinement(config)`` says which file confinement a sandbox would get here, without
+starting one. Not a security boundary: it keeps honest code from doing damage by accident.
 """
 
 from rlm.sandbox.api import ActionResult, Handler, SandboxConfig
+from rlm.sandbox.confine import file_confinement
 from rlm.sandbox.host import Sandbox
 from rlm.sandbox.pool import SandboxPool
 
-__all__ = ["ActionResult", "Handler", "Sandbox", "SandboxConfig", "SandboxPool"]
+__all__ = ["ActionResult", "Handler", "Sandbox", "SandboxConfig", "SandboxPool",
+           "file_confinement"]

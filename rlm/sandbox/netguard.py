@@ -1,6 +1,7 @@
 """Confinement the worker applies to itself before user code runs.
 
-Worker side, stdlib only: die with the host, a memory limit, and no outbound network.
+Worker side, stdlib only: die with the host, a memory limit, no outbound network, and a
+/dev/shm of its own (file confinement itself is in ``landlock.py``).
 None of this is a security boundary; it keeps honest code from doing damage by accident.
 """
 
@@ -12,8 +13,10 @@ import signal
 import sys
 
 PR_SET_PDEATHSIG = 1
+CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
+MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 1 << 14, 1 << 18
 _libc = None
 
 
@@ -67,6 +70,24 @@ def isolate_network() -> str:
             return "namespace"
     install_guard()
     return "guard"
+
+
+def private_shm(megabytes: int | None) -> bool:
+    """Mount an empty tmpfs of this worker's own on /dev/shm; False where that is not allowed.
+
+    multiprocessing's locks and queues need /dev/shm, and the machine's one holds other
+    programs' shared memory, so a confined worker may only write to a private one. Needs
+    CAP_SYS_ADMIN in its user namespace: root, or a worker that entered its own for the
+    network. Not where the network is allowed and the user is not root.
+    """
+    if not sys.platform.startswith("linux") or libc().unshare(CLONE_NEWNS) != 0:
+        return False
+    # Private first: as root, a mount under shared propagation would reach the host's /dev/shm.
+    if libc().mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        return False
+    size = f",size={megabytes}m" if megabytes else ""
+    options = f"mode=1777{size}".encode()
+    return libc().mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, options) == 0
 
 
 def _map_ids(uid: int, gid: int) -> None:

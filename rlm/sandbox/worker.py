@@ -57,12 +57,7 @@ class Worker:
 
     def do_load(self, msg: dict[str, Any]) -> dict[str, Any]:
         self.max_output = int(msg.get("max_output") or self.max_output)
-        network = "allowed" if msg.get("network") else netguard.isolate_network()
-        if msg.get("memory_mb"):
-            netguard.limit_memory(int(msg["memory_mb"]))
-        # Last, once the worker has all it needs open, and before the context is read: the
-        # rules name the context's file, and no model code has run yet.
-        files = landlock.confine(msg.get("files"))
+        network, files = confine(msg)
         reply = {"op": "loaded", "id": msg["id"], "network": network, "files": files,
                  "error": None}
         try:
@@ -97,6 +92,22 @@ class Worker:
         return {"op": "done", "id": msg["id"], "stdout": stdout, "stderr": stderr,
                 "stdout_cut": stdout_cut, "stderr_cut": stderr_cut, "error": error,
                 "final": self.ns.final, "final_error": self.ns.final_error}
+
+
+def confine(msg: dict[str, Any]) -> tuple[str, str]:
+    """Cut the network, cap memory, confine files; returns what ran for the network and files.
+
+    Files come last, once the worker has everything it needs open (the namespaces need
+    /proc/self, which the file rules leave out), and before the context is read: the rules
+    name the context's file. A warm worker does this when it gets its context.
+    """
+    network = "allowed" if msg.get("network") else netguard.isolate_network()
+    if msg.get("memory_mb"):
+        netguard.limit_memory(int(msg["memory_mb"]))
+    files = msg.get("files")
+    if files is not None and netguard.private_shm(msg.get("memory_mb")):
+        files["write"].append("/dev/shm")
+    return network, landlock.confine(files)
 
 
 def run_code(code: str, filename: str, scope: dict[str, Any]) -> str | None:
