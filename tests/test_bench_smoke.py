@@ -145,3 +145,15 @@ def test_a_tiny_bench_run_produces_every_figure(tmp_path):
     assert needle["answer_ok"] and needle["peak_mb"] > 0
     assert needle["root_prompt_max_chars"] < 10_000  # the context stays out of the prompt
     assert "| fixed | fixed_s |" in run.stdout
+
+
+def test_the_sandbox_start_bench_produces_every_figure():
+    run = subprocess.run([sys.executable, str(BENCH / "bench_sandbox.py"), "--n", "2"],
+                         capture_output=True, text=True, timeout=110, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.splitlines()[-1].removeprefix("RESULT "))
+    for how in ("cold", "warm"):
+        for kind in ("confined", "off"):
+            figure = result[f"{how}_{kind}_ms"]
+            assert 0 < figure["min"] <= figure["median"] <= figure["max"]
+    assert result["n"] == 2 and result["confinement"]

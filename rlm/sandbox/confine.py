@@ -66,7 +66,7 @@ def rules(config: SandboxConfig, folder: Path,
     """
     if not config.confine_files:
         return None
-    read = [*runtime_paths(), *SYSTEM_READ, *user_paths(config.read_paths, "read_paths")]
+    read = [*base_paths(), *user_paths(config.read_paths, "read_paths")]
     if source is not None:
         read.append(str(source.path))
     write = [str(folder), *SYSTEM_WRITE, *user_paths(config.write_paths, "write_paths")]
@@ -83,6 +83,18 @@ def user_paths(paths: tuple[str, ...], setting: str) -> list[str]:
                               f"Create it first, or remove it from {setting}.")
         found.append(path)
     return found
+
+
+@functools.cache
+def base_paths() -> tuple[str, ...]:
+    """The runtime and system paths that exist here, real, none beneath another: each path
+    costs the worker a few syscalls at every start, and the kernel follows links anyway."""
+    paths = sorted({_real(p) for p in (*runtime_paths(), *SYSTEM_READ) if os.path.exists(p)})
+    kept: list[str] = []
+    for path in paths:  # sorted, so a folder comes before anything beneath it
+        if not _beneath(path, kept):
+            kept.append(path)
+    return tuple(kept)
 
 
 @functools.cache
