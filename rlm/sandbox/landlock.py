@@ -112,35 +112,42 @@ def abi() -> int:
 def restrict(read: list[str], write: list[str]) -> int:
     """Confine this thread and its future children to ``read`` and ``write``; returns the ABI.
 
-    Paths that do not exist are skipped. The caller must be the process's only thread:
-    the kernel confines the calling thread alone (threads started later inherit it).
+    A path that does not exist, or that the kernel will not take a rule for, stays out of
+    reach: the rules only ever grant. The caller must be the process's only thread: the
+    kernel confines the calling thread alone (threads started later inherit it).
 
     Raises:
         LandlockUnavailable: Landlock cannot be used here, or another thread runs already.
     """
     version = abi()
-    threads = len(os.listdir("/proc/self/task"))
-    if threads > 1:
-        raise LandlockUnavailable(f"{threads} threads already run, and Landlock would "
-                                  f"confine only the calling one")
+    _check_one_thread()
     handled = ABI_RIGHTS.get(version, ALL_RIGHTS)
     scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if version >= 6 else 0
     attr = _RulesetAttr(handled, 0, scoped)
-    ruleset = _syscall(SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)),
-                       ctypes.c_uint(0))
+    try:
+        ruleset = _syscall(SYS_CREATE_RULESET, ctypes.byref(attr),
+                           ctypes.c_size_t(ctypes.sizeof(attr)), ctypes.c_uint(0))
+    except OSError as exc:
+        raise LandlockUnavailable(f"no Landlock ruleset could be made: {exc.strerror}") from None
     try:
         for path in read:
             _allow(ruleset, path, READ & handled)
         for path in write:
             _allow(ruleset, path, handled)
-        if _c().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-            raise LandlockUnavailable("prctl(PR_SET_NO_NEW_PRIVS) was refused")
-        _syscall(SYS_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint(0))
-    except OSError as exc:
-        raise LandlockUnavailable(f"the Landlock rules could not be applied: {exc}") from None
+        _enforce(ruleset)
     finally:
         os.close(ruleset)
     return version
+
+
+def _check_one_thread() -> None:
+    try:
+        threads = len(os.listdir("/proc/self/task"))
+    except OSError:
+        return  # no /proc to ask: the worker starts no thread of its own before this
+    if threads > 1:
+        raise LandlockUnavailable(f"{threads} threads already run, and Landlock would "
+                                  f"confine only the calling one")
 
 
 def _allow(ruleset: int, path: str, rights: int) -> None:
@@ -154,5 +161,18 @@ def _allow(ruleset: int, path: str, rights: int) -> None:
         rule = _PathBeneathAttr(rights, fd)
         _syscall(SYS_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(RULE_PATH_BENEATH),
                  ctypes.byref(rule), ctypes.c_uint(0))
+    except OSError:
+        pass  # fail closed: without its rule the path is out of reach, nothing else opens
     finally:
         os.close(fd)
+
+
+def _enforce(ruleset: int) -> None:
+    # no_new_privs first, as the kernel requires of an unprivileged caller: a set-user-ID
+    # program started by the code can then never run with more rights than the code.
+    if _c().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise LandlockUnavailable("prctl(PR_SET_NO_NEW_PRIVS) was refused")
+    try:
+        _syscall(SYS_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint(0))
+    except OSError as exc:
+        raise LandlockUnavailable(f"landlock_restrict_self was refused: {exc.strerror}") from None
