@@ -76,12 +76,17 @@ def private_shm(megabytes: int | None) -> bool:
     """Mount an empty tmpfs of this worker's own on /dev/shm; False where that is not allowed.
 
     multiprocessing's locks and queues need /dev/shm, and the machine's one holds other
-    programs' shared memory, so a confined worker may only write to a private one. Needs
-    CAP_SYS_ADMIN in its user namespace: root, or a worker that entered its own for the
-    network. Not where the network is allowed and the user is not root.
+    programs' shared memory, so a confined worker may only write to a private one. Mounting
+    needs CAP_SYS_ADMIN in the worker's user namespace: root has it, and so has a worker
+    that entered a user namespace of its own (for the network, or here).
     """
-    if not sys.platform.startswith("linux") or libc().unshare(CLONE_NEWNS) != 0:
+    if not sys.platform.startswith("linux"):
         return False
+    if libc().unshare(CLONE_NEWNS) != 0:
+        uid, gid = os.getuid(), os.getgid()
+        if libc().unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0:
+            return False
+        _map_ids(uid, gid)
     # Private first: as root, a mount under shared propagation would reach the host's /dev/shm.
     if libc().mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
         return False
