@@ -102,11 +102,23 @@ class Settings:
     allow_network: bool = setting(False, "let sandbox code open network connections")
     reply_max_tokens: int | None = setting(
         1024, "tokens a model may write in one reply")
+    confine_files: bool = setting(
+        True, "keep sandbox code to its context, its own folder and the Python runtime "
+        "(Landlock); off lets it read and write your files", env="RLM_CONFINE_FILES")
+    sandbox_read: tuple[str, ...] = setting(
+        (), "more files or folders sandbox code may read (a list; in the environment "
+        "separated by ':')", env="RLM_SANDBOX_READ", default_text="none")
+    sandbox_write: tuple[str, ...] = setting(
+        (), "more files or folders sandbox code may create, change and delete",
+        env="RLM_SANDBOX_WRITE", default_text="none")
     direct_http: bool = setting(
         True, "call Ollama and OpenAI-compatible servers over HTTP directly, not through "
         "litellm (10-25x less CPU per call)", env="RLM_DIRECT_HTTP", profile=None)
 
     def __post_init__(self) -> None:
+        for declared in DECLARED:  # a profile's TOML list is a tuple of paths here
+            if declared.kind is tuple and isinstance(getattr(self, declared.name), list):
+                setattr(self, declared.name, tuple(getattr(self, declared.name)))
         self.validate()
 
     def validate(self) -> None:
@@ -159,7 +171,7 @@ class Declared:
     """One setting as declared: what every reader of the declarations needs."""
 
     name: str
-    kind: type             # int, float, str, bool or dict (the value's type, not None)
+    kind: type             # int, float, str, bool, dict or tuple (of str; not None)
     optional: bool         # None is allowed (means "no limit" / "not set")
     default: Any
     doc: str
@@ -194,6 +206,8 @@ class Declared:
         """The value of ``raw`` read from this setting's environment variable."""
         if self.kind is bool:
             return _parse_bool(self.env or self.name, raw)
+        if self.kind is tuple:
+            return tuple(part for part in raw.split(os.pathsep) if part.strip())
         if self.optional and raw.lower() in NO_LIMIT_WORDS:
             return None
         try:
@@ -211,7 +225,8 @@ def _declarations() -> list[Declared]:
         hint = hints[f.name]
         args = [a for a in typing.get_args(hint) if a is not type(None)]
         optional = type(None) in typing.get_args(hint)
-        kind = dict if typing.get_origin(hint) is dict else (args[0] if optional else hint)
+        origin = typing.get_origin(hint)
+        kind = origin if origin in (dict, tuple) else (args[0] if optional else hint)
         if f.default is dataclasses.MISSING:
             default = f.default_factory()  # type: ignore[misc]
         else:
@@ -237,6 +252,8 @@ def _check(declared: Declared, value: Any) -> None:
     good_type = isinstance(value, kind) and not (numeric and isinstance(value, bool))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         good_type = True
+    if kind is tuple and good_type:
+        good_type = all(isinstance(item, str) for item in value)
     if not good_type:
         raise ConfigError(f"{declared.name} must be {_kind_words(declared)}, got {value!r}.")
     low = declared.minimum
@@ -252,7 +269,8 @@ def _kind_words(declared: Declared) -> str:
     if declared.kind is float:
         unit = "USD" if declared.name == "max_cost" else "seconds"
         return f"a positive number of {unit}"
-    return {str: "text", bool: "true or false", dict: "a table"}.get(declared.kind, "valid")
+    words = {str: "text", bool: "true or false", dict: "a table", tuple: "a list of paths"}
+    return words.get(declared.kind, "valid")
 
 
 DECLARED: list[Declared] = _declarations()

@@ -43,6 +43,9 @@ class RunStarted(Event):
     model: str
     settings: dict[str, Any] = field(default_factory=dict)
     trace_path: str | None = None
+    # What confines sandbox code: {"files": "landlock (ABI 7)" | "off ..." | "none: <why>",
+    # "network": "off" | "allowed"}.
+    sandbox: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)

@@ -60,3 +60,20 @@ def test_the_model_server_never_receives_the_users_secrets(model_env, tmp_path):
                                       "child: child saw its context"]
     assert seen["0.1"].strip() == "child context PermissionError"
     assert len(sent) == 4 and not any(SECRET in s or HOST_TOKEN in s for s in sent)
+
+
+def test_the_settings_widen_the_sandbox_and_the_trace_says_what_ran(tmp_path, monkeypatch):
+    from rlm import ScriptedModel
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "notes.txt").write_text("the shared note")
+    monkeypatch.setenv("RLM_SANDBOX_READ", str(shared))
+    code = f"print(open({str(shared / 'notes.txt')!r}).read())"
+    model = ScriptedModel([f"Thought: read it.\n```repl\n{code}\n```",
+                           "Thought: done.\nFinal Answer: read"])
+    trace = tmp_path / "run.jsonl"
+    result = RLM(model="scripted/m", client=model).completion("q", trace=trace)
+    assert "the shared note" in model.calls[1].messages[-1]["content"]
+    header = json.loads(trace.read_text().splitlines()[0])
+    assert header["sandbox"]["files"].startswith("landlock") and result.answer == "read"

@@ -19,7 +19,10 @@ def dry_run(plan, args) -> int:
     warnings = asyncio.run(preflight_all(plan, models))
     settings = plan.settings
     facts = size_context(plan, settings)
+    from rlm.core.run import sandbox_report
+
     facts.update(models=models, warnings=warnings, notes=plan.notes,
+                 sandbox=sandbox_report(settings),
                  settings=settings.public(),
                  profile=plan.profile.name if plan.profile is not None else None,
                  deployments=[{"model": d.model, "name": d.name, "api_base": d.api_base}
@@ -105,7 +108,9 @@ def render(facts: dict[str, Any], settings) -> str:
               f"(${facts['first_call_cost_usd']:.4f})"),
              (f"  reading the whole context once with the sub model: about "
               f"${facts['read_all_once_cost_usd']:.4f} in prompt tokens"),
-             f"  limits:     {limits}" + (", " + ", ".join(extra) if extra else "")]
+             f"  limits:     {limits}" + (", " + ", ".join(extra) if extra else ""),
+             (f"  sandbox:    files {facts['sandbox']['files']}, network "
+              f"{facts['sandbox']['network']}")]
     if settings.depth_models:
         lines.append("  by depth:   " + ", ".join(f"{d}: {m}" for d, m in
                                                 sorted(settings.depth_models.items())))

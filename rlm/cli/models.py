@@ -39,7 +39,22 @@ def gather() -> dict:
         "hosted_providers": [{"provider": p, "example": HOSTED_DEFAULTS.get(p, f"{p}/<model>")}
                              for p in hosted_providers()],
         "rlm_model": os.environ.get("RLM_MODEL") or None,
+        "sandbox": _sandbox(),
     }
+
+
+def _sandbox() -> dict[str, str]:
+    """What confines sandbox code with the settings in the environment (defaults if they
+    are broken: ``rlm run`` says what is wrong with them)."""
+    from rlm.config import Settings
+    from rlm.core.run import sandbox_report
+    from rlm.errors import ConfigError
+
+    try:
+        settings = Settings.resolve()
+    except ConfigError:
+        settings = Settings()
+    return sandbox_report(settings)
 
 
 def render(facts: dict) -> str:
@@ -69,6 +84,8 @@ def render(facts: dict) -> str:
     current = facts["rlm_model"]
     lines.append(f"RLM_MODEL: {current}" if current else
                  "RLM_MODEL: not set (rlm run picks a pulled Ollama model)")
+    sandbox = facts["sandbox"]
+    lines.append(f"Sandbox: files {sandbox['files']}, network {sandbox['network']}")
     return "\n".join(lines)
 
 

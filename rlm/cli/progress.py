@@ -188,7 +188,11 @@ class Progress:
         """Lines that describe ``event`` for the log (above the tree, or plain output)."""
         tag = f"[{event.agent_id}]"
         if isinstance(event, ev.RunStarted):
-            return [] if self.live else [f"rlm: run {event.run_id} with {event.model}"]
+            files = event.sandbox.get("files", "")
+            unconfined = [f"rlm: note: sandbox code can reach your files ({files})"
+                          ] if files.startswith("none") else []
+            return unconfined + ([] if self.live else
+                                 [f"rlm: run {event.run_id} with {event.model}"])
         if isinstance(event, ev.AgentStarted):
             if self.live and not self.verbose:
                 return []

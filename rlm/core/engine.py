@@ -21,7 +21,7 @@ from rlm.llm import Model
 from rlm.result import RLMResult
 from rlm.core.fit import WindowLookup
 from rlm.core.loop import EngineLoop
-from rlm.core.run import Run, sandbox_config
+from rlm.core.run import Run, sandbox_config, sandbox_report
 from rlm.sandbox import SandboxPool
 from rlm.trace import TraceWriter
 
@@ -194,7 +194,8 @@ class RLM:
         started_at = time.time()
         bus.emit(ev.RunStarted(run_id=run.run_id, task=prompt[:2000], model=model,
                                settings=self.settings.public(),
-                               trace_path=str(writer.path) if writer else None))
+                               trace_path=str(writer.path) if writer else None,
+                               sandbox=sandbox_report(self.settings)))
         run.reserve_agent()
         root = Agent(run, agent_id=run.new_agent_id(None), parent_id=None, depth=0,
                      task=prompt, source=source, model=self.settings.model_for_depth(0) or model,
@@ -242,8 +243,8 @@ class RLM:
                     model: str) -> TraceWriter | None:
         if path is None:
             return None
-        writer = TraceWriter(path, {"model": model, "settings": self.settings.public()},
-                             env=self._env)
+        writer = TraceWriter(path, {"model": model, "settings": self.settings.public(),
+                                    "sandbox": sandbox_report(self.settings)}, env=self._env)
         bus.subscribe(writer)
         return writer
 

@@ -22,7 +22,7 @@ from rlm.llm import Completion, Model, TokenCallback
 from rlm.tree import TreeBuilder
 from rlm.usage import Usage
 
-from rlm.sandbox import SandboxConfig
+from rlm.sandbox import SandboxConfig, file_confinement
 
 if TYPE_CHECKING:
     from rlm.core.agent import Agent
@@ -32,7 +32,15 @@ if TYPE_CHECKING:
 def sandbox_config(settings: Settings) -> SandboxConfig:
     """The sandbox limits a run's settings ask for (its pool and every agent use these)."""
     return SandboxConfig(action_timeout=settings.action_timeout, memory_mb=settings.memory_mb,
-                         allow_network=settings.allow_network)
+                         allow_network=settings.allow_network,
+                         confine_files=settings.confine_files,
+                         read_paths=settings.sandbox_read, write_paths=settings.sandbox_write)
+
+
+def sandbox_report(settings: Settings) -> dict[str, str]:
+    """What will confine the run's sandbox code, for the trace header and the commands."""
+    return {"files": file_confinement(sandbox_config(settings)),
+            "network": "allowed" if settings.allow_network else "off"}
 
 
 class Run:

@@ -45,7 +45,7 @@ from rlm.llm.providers import is_ollama
 from rlm.llm.router import Deployment
 
 # The keys a profile takes come from the settings' own declarations (rlm.config).
-LIMIT_KEYS = {d.name: (int, float) if d.kind is float else d.kind
+LIMIT_KEYS = {d.name: {float: (int, float), tuple: list}.get(d.kind, d.kind)
               for d in DECLARED if d.profile == "limits"}
 TOP_SETTINGS = tuple(d.name for d in DECLARED if d.profile == "top")
 TOP_KEYS = {"description", "local_only", "depth_models", "limits", "deployments", "router",
