@@ -1,5 +1,5 @@
 """rlm.llm.http: what is particular to the direct HTTP door (wire formats, connections,
-chunked bodies, which calls take it). What both doors share is in test_llm.py."""
+chunked bodies, which calls take it). What both doors share is in test_doors.py."""
 
 from __future__ import annotations
 

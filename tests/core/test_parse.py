@@ -82,7 +82,7 @@ def test_real_replies_of_a_small_base_model_parse_without_error():
     import json
     from pathlib import Path
 
-    records = json.loads((Path(__file__).parent / "e2e" / "real_replies.json").read_text())
+    records = json.loads((Path(__file__).parents[1] / "e2e" / "real_replies.json").read_text())
     records = records["replies"] if isinstance(records, dict) else records
     parsed = [parse_reply(r["reply"]) for r in records]
     assert len(parsed) >= 20

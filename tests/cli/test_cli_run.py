@@ -20,7 +20,7 @@ from tests.servers import OllamaServer
 
 slow = pytest.mark.slow  # these start litellm in a fresh process: seconds each
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SECRET = "sk-test-0123456789abcdefSECRET"
 
 

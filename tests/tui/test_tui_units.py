@@ -9,7 +9,7 @@ import pytest
 
 from rlm import events as ev
 from rlm.tree import AgentNode
-from tests.test_tui_support import T0, FixedClock, Script, in_progress_script
+from tests.tui.test_tui_support import T0, FixedClock, Script, in_progress_script
 from tui.bridge import EngineEvents, EventBridge
 from tui.context_check import check_context
 from tui.discovery import discover_models

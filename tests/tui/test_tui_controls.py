@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-from tests.test_tui_support import (
+from tests.tui.test_tui_support import (
     T0,
     FixedClock,
     in_progress_script,

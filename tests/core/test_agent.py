@@ -171,7 +171,7 @@ def test_usage_is_counted_per_model():
 
 def test_keep_warm_reuses_a_started_worker_and_close_leaves_no_process():
     from rlm import RLM, ScriptedModel
-    from tests.test_engine_loopback import no_sandbox_left
+    from tests.core.test_engine_loopback import no_sandbox_left
 
     pids = []
     reply = lambda m, model: (code("import os; print(os.getpid())") if len(m) == 2
@@ -185,7 +185,7 @@ def test_keep_warm_reuses_a_started_worker_and_close_leaves_no_process():
 
 
 def test_without_keep_warm_no_process_is_left_after_a_run():
-    from tests.test_engine_loopback import no_sandbox_left
+    from tests.core.test_engine_loopback import no_sandbox_left
 
     rlm, _, _ = scripted_rlm([code("print(1)"), "Final Answer: 1"])
     rlm.completion("q")

@@ -11,7 +11,7 @@ from pathlib import Path
 from tests.servers import OllamaServer
 from tests.servers.ollama import FakeModel
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 KEY = "gsk-test-key-value-0123456789"
 
 

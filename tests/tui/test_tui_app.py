@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from rlm.errors import ProviderError
-from tests.test_tui_support import (
+from tests.tui.test_tui_support import (
     Unreachable,
     in_progress_script,
     labels,

@@ -16,7 +16,7 @@ from rlm.context import prepare_context
 from rlm.errors import SandboxError
 from rlm.sandbox import SandboxConfig
 
-from tests.sandbox_helpers import FAST, echo, start, text_source  # noqa: F401  (fixture)
+from tests.sandbox.helpers import FAST, echo, start, text_source  # noqa: F401  (fixture)
 
 
 async def test_an_infinite_loop_is_stopped_and_context_reloaded(text_source):

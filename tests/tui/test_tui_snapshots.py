@@ -7,7 +7,7 @@ not blink, and no path or id depends on the machine.
 from __future__ import annotations
 
 from rlm.result import RLMResult
-from tests.test_tui_support import (
+from tests.tui.test_tui_support import (
     T0,
     FixedClock,
     Unreachable,

@@ -18,9 +18,9 @@ from rlm.context import prepare_context
 from rlm.errors import ConfigError
 from rlm.sandbox import SandboxConfig, SandboxPool, file_confinement
 from rlm.sandbox.confine import runtime_paths
-from tests.sandbox_helpers import FAST, start
+from tests.sandbox.helpers import FAST, start
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 HERE = file_confinement()
 pytestmark = pytest.mark.skipif(not HERE.startswith("landlock"),
                                 reason=f"this kernel cannot confine files: {HERE}")
