@@ -66,7 +66,8 @@ def test_server_streams_with_usage_and_honours_stop(bench_url):
     post(f"{bench_url}/_script", {"root": ["Thought: go\nObservation: made up"], "chunk": 3})
     body = {"model": "bench", "stream": True, "stop": ["Observation:"],
             "stream_options": {"include_usage": True},
-            "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "[[root]]"}]}
+            "messages": [{"role": "system", "content": "s"},
+                         {"role": "user", "content": "[[root]]"}]}
     raw = OPENER.open(urllib.request.Request(f"{bench_url}/v1/chat/completions",
                                              data=json.dumps(body).encode()), timeout=10).read()
     events = [json.loads(line[6:]) for line in raw.decode().splitlines()

@@ -9,9 +9,9 @@ import pytest
 
 from rlm.config import Settings
 from rlm.errors import ConfigError, ProviderError
-from rlm.profiles import load_profile, parse_profile, shipped_profiles
 from rlm.llm.factory import LocalFirstModel, make_model
 from rlm.llm.router import RouterModel
+from rlm.profiles import load_profile, parse_profile, shipped_profiles
 from tests.servers import OllamaServer, OpenAIServer
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.engine_helpers import code, scripted_rlm, task_of, turn
 
 

@@ -103,8 +103,8 @@ def test_a_local_only_profile_refuses_a_hosted_model_before_any_call():
 
 
 @pytest.mark.parametrize("module", ["rlm.cli", "rlm.cli.run", "rlm.cli.dryrun", "rlm.cli.models",
-                                    "rlm.cli.replay", "rlm.cli.progress", "rlm.trace.load", "rlm.cli.official",
-                                    "rlm.profiles", "rlm.llm.router",
+                                    "rlm.cli.replay", "rlm.cli.progress", "rlm.trace.load",
+                                    "rlm.cli.official", "rlm.profiles", "rlm.llm.router",
                                     "rlm.paths"])
 def test_command_modules_import_neither_the_screen_nor_litellm(module):
     loaded = modules_loaded_by(f"import {module}")

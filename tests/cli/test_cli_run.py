@@ -55,7 +55,8 @@ def test_run_answers_on_stdout_with_progress_and_trace_on_stderr(ollama_server, 
     assert done.returncode == 0, done.stderr
     assert done.stdout == "4711\n"
     assert len(ollama_server.chat_requests()) == 2
-    assert "alpha\n    The magic number is 4711." in prompt_of(ollama_server_request(ollama_server, 0))
+    first = prompt_of(ollama_server_request(ollama_server, 0))
+    assert "alpha\n    The magic number is 4711." in first
     assert "The magic number is 4711. MARK" in prompt_of(ollama_server_request(ollama_server, 1))
     assert "rlm: answered in " in done.stderr and "1 agent, 2 steps" in done.stderr
     assert "[0] step 1 reply (" in done.stderr  # --verbose shows the steps

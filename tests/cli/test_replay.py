@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 
 from rlm import events as ev
-from rlm.errors import ConfigError
-from rlm.cli.replay import ReplayOptions, render_replay
-from rlm.trace import open_trace
-from rlm.trace.steps import agent_steps
 from rlm.cli.official import write_official
-from rlm.trace import TraceWriter
+from rlm.cli.replay import ReplayOptions, render_replay
+from rlm.errors import ConfigError
+from rlm.trace import TraceWriter, open_trace
+from rlm.trace.steps import agent_steps
 
 ROOT_CODE = 'hits = [l for l in context.splitlines() if "magic" in l]\nprint(hits)'
 CHILD_CODE = "print(len(context))"
@@ -258,7 +257,8 @@ def test_export_of_a_real_run_rebuilds_the_prompts_the_model_saw(tmp_path):
         if "Say hi" in messages[1]["content"]:
             return "Thought: easy.\nFinal Answer: hi"
         if len(messages) == 2:
-            return 'Thought: look.\n```repl\nprint(context.count("x"))\nprint(rlm_query("Say hi", "abc"))\n```'
+            return ('Thought: look.\n```repl\nprint(context.count("x"))\n'
+                    'print(rlm_query("Say hi", "abc"))\n```')
         return "Thought: done.\nFinal Answer: 3"
 
     model = ScriptedModel(reply)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engine_helpers import code, last_user_message, observations, scripted_rlm
+from tests.engine_helpers import code, last_user_message, scripted_rlm
 
 NEEDLE = "\n".join(f"line {i} nothing here" for i in range(2000)) + "\nthe magic number is 4711\n"
 
@@ -141,7 +141,7 @@ def test_variables_persist_between_steps():
 def test_history_is_append_only():
     rlm, model, _ = scripted_rlm([code("print(1)"), code("print(2)"), "Final Answer: 2"])
     rlm.completion("q")
-    for before, after in zip(model.calls, model.calls[1:]):
+    for before, after in zip(model.calls, model.calls[1:], strict=False):
         assert after.messages[:len(before.messages)] == before.messages
 
 
@@ -174,8 +174,10 @@ def test_keep_warm_reuses_a_started_worker_and_close_leaves_no_process():
     from tests.core.test_engine_loopback import no_sandbox_left
 
     pids = []
-    reply = lambda m, model: (code("import os; print(os.getpid())") if len(m) == 2
-                              else "Final Answer: " + m[-1]["content"].split()[-1])
+    def reply(m, model):
+        if len(m) == 2:
+            return code("import os; print(os.getpid())")
+        return "Final Answer: " + m[-1]["content"].split()[-1]
     with RLM(client=ScriptedModel(reply), env={}, model="m", keep_warm=True) as rlm:
         for _ in range(3):
             pids.append(rlm.completion("pid?").answer)

@@ -11,10 +11,9 @@ import pytest
 from rlm import RLM
 from rlm.sandbox import procs
 from rlm.trace import load_tree
+from tests.engine_helpers import code, task_of, turn
 from tests.servers.ollama import OllamaServer
 from tests.servers.openai import OpenAIServer
-from tests.engine_helpers import code, task_of, turn
-
 
 PLAN = {
     "root": [code("print(rlm_query_batched(['child a', 'child b', 'child c']))"),
@@ -90,7 +89,8 @@ def test_cancel_mid_run_leaves_no_process_and_a_readable_trace(model_env, tmp_pa
     assert result.status == "cancelled"
     assert no_sandbox_left()
     _, tree = load_tree(Path(result.trace_path))
-    assert {(n.agent_id, n.status) for n in tree.agents()} == {("0", "cancelled"), ("0.1", "cancelled"), ("0.2", "cancelled")}
+    assert {(n.agent_id, n.status) for n in tree.agents()} == {
+        ("0", "cancelled"), ("0.1", "cancelled"), ("0.2", "cancelled")}
     assert tree.run_finished.status == "cancelled"
 
 

@@ -81,7 +81,8 @@ def test_agents_limit_refuses_children_and_stops_the_parent_with_a_best_answer()
 
 
 def test_action_timeout_is_an_observation_and_the_agent_goes_on():
-    rlm, model, _ = scripted_rlm([code("x = 1\nwhile True: pass"), code("print(len(context), 'x' in dir())"),
+    rlm, model, _ = scripted_rlm([code("x = 1\nwhile True: pass"),
+                                  code("print(len(context), 'x' in dir())"),
                                   "Final Answer: ok"], action_timeout=1.0)
     result = rlm.completion("q", context="abc")
     assert result.answer == "ok"

@@ -56,7 +56,8 @@ def scenarios() -> dict[str, list[dict]]:
               "hits = [l for l in context.splitlines() if 'magic number' in l]\nprint(hits)\n```")
     log = "\n".join(f"2024-01-0{i % 9 + 1} {'ERROR disk full' if i % 7 == 0 else 'INFO ok'}"
                     for i in range(60))
-    article = " ".join(f"Paragraph {i}: the committee met, argued and adjourned." for i in range(60))
+    article = " ".join(f"Paragraph {i}: the committee met, argued and adjourned."
+                       for i in range(60))
     return {
         "needle_first_step": needle,
         "small_text_question": _agent(

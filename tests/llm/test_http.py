@@ -8,8 +8,8 @@ import asyncio
 import pytest
 
 from rlm import RLM
-from rlm.llm import wire
 from rlm.errors import ModelNotFound
+from rlm.llm import wire
 from rlm.llm.factory import LocalFirstModel
 from rlm.llm.http import DirectModel, supports
 from rlm.llm.scripted import ScriptedModel

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 
-
 from rlm.llm import tokens
 from rlm.llm.tokens import count_messages, count_tokens, estimate_tokens
 

@@ -10,8 +10,7 @@ import pytest
 
 from rlm.context import ContextSource, prepare_context
 from rlm.sandbox import ActionResult, SandboxConfig, SandboxPool
-
-from tests.sandbox.helpers import FAST, echo, start, text_source  # noqa: F401  (fixture)
+from tests.sandbox.helpers import FAST, start
 
 
 async def test_variables_persist_across_actions(text_source):

@@ -15,8 +15,7 @@ import pytest
 from rlm.context import prepare_context
 from rlm.errors import SandboxError
 from rlm.sandbox import SandboxConfig
-
-from tests.sandbox.helpers import FAST, echo, start, text_source  # noqa: F401  (fixture)
+from tests.sandbox.helpers import FAST, start
 
 
 async def test_an_infinite_loop_is_stopped_and_context_reloaded(text_source):

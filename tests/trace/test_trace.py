@@ -28,8 +28,9 @@ def test_header_then_one_event_per_line_without_token_deltas(tmp_path):
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert lines[0]["type"] == "header" and lines[0]["version"] == 1
     assert lines[0]["settings"]["max_depth"] == 2
-    assert [l["type"] for l in lines[1:]] == [e.type for e in events if e.type != "TokenDelta"]
-    assert all({"seq", "ts", "agent_id"} <= set(l) for l in lines[1:])
+    written = [e.type for e in events if e.type != "TokenDelta"]
+    assert [line["type"] for line in lines[1:]] == written
+    assert all({"seq", "ts", "agent_id"} <= set(line) for line in lines[1:])
     assert result.trace_path == str(path)
 
 
@@ -48,11 +49,12 @@ def test_a_trace_cut_in_the_middle_rebuilds_the_tree_up_to_that_point(tmp_path):
     path, _, _ = run_with_trace(tmp_path)
     raw = path.read_text()
     lines = raw.splitlines(keepends=True)
-    cut_at = next(i for i, l in enumerate(lines) if '"agent_id": "0.1.1"' in l) + 1
+    cut_at = next(i for i, line in enumerate(lines) if '"agent_id": "0.1.1"' in line) + 1
     torn = "".join(lines[:cut_at]) + lines[cut_at][: len(lines[cut_at]) // 2]
     path.write_text(torn)
     _, builder = load_tree(path)
-    started = [json.loads(l)["agent_id"] for l in lines[:cut_at] if '"AgentStarted"' in l]
+    started = [json.loads(line)["agent_id"] for line in lines[:cut_at]
+               if '"AgentStarted"' in line]
     assert {"0", "0.1", "0.1.1"} <= set(started)
     assert sorted(n.agent_id for n in builder.agents()) == sorted(started)
     assert builder.root.status == "waiting" and builder.run_finished is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from tests.tui.test_tui_support import (
     T0,
     FixedClock,
@@ -142,7 +141,8 @@ from tui.app import RLMApp
 
 class Probe(RLMApp):
     def on_ready(self):
-        self.seen = sorted(m for m in ("litellm", "rlm.core.engine", "rlm.sandbox") if m in sys.modules)
+        self.seen = sorted(m for m in ("litellm", "rlm.core.engine", "rlm.sandbox")
+                           if m in sys.modules)
         self.exit()
 
 app = Probe()
