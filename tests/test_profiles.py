@@ -132,8 +132,9 @@ def test_router_streams_tokens_and_reports_usage_per_call(model_env):
         reply = ask(client, text="four five", on_token=pieces.append, stop=["\nObservation:"])
     assert reply.text == "Thought: one two three" and "".join(pieces) == reply.text
     assert len(pieces) > 1
-    # The server's own counts (words of the prompt litellm rendered: "### User: four five").
-    assert (reply.prompt_tokens, reply.completion_tokens, reply.cost_usd) == (4, 4, 0.0)
+    # The server's own counts (of the prompt litellm rendered, "### User: four five", in the
+    # model's chat template; tokens as the strict loopback server counts them).
+    assert (reply.prompt_tokens, reply.completion_tokens, reply.cost_usd) == (17, 6, 0.0)
     body = a.chat_requests()[0].body
     assert body["options"]["stop"] == ["\nObservation:"]
 

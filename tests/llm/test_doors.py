@@ -49,11 +49,12 @@ def target(door, request, ollama_server, openai_server):
     return f"{provider}/llama3", model, ollama_server
 
 
-def words_of_request(body: dict) -> int:
-    """What the loopback servers report as prompt tokens: the words they were sent."""
+def tokens_of_request(server, body: dict) -> int:
+    """What the strict loopback servers report as prompt tokens: the prompt they were sent,
+    rendered through their chat template (``/api/generate``'s prompt is one user message)."""
     if "prompt" in body:
-        return len(body["prompt"].split())
-    return sum(len(str(m["content"]).split()) for m in body["messages"])
+        return server.count_prompt([{"role": "user", "content": body["prompt"]}])
+    return server.count_prompt(body["messages"])
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
@@ -70,7 +71,8 @@ async def test_a_call_returns_the_reply_cut_at_stop_with_the_servers_usage(targe
     sent_stop = body["options"]["stop"] if model.startswith("ollama") else body["stop"]
     assert sent_stop == STOP
     assert bool(body.get("stream")) is stream  # OpenAI clients leave it out when False
-    assert (reply.prompt_tokens, reply.completion_tokens) == (words_of_request(body), 4)
+    assert (reply.prompt_tokens, reply.completion_tokens) == (
+        tokens_of_request(server, body), server.tokenizer.count(reply.text))
     assert reply.cost_usd == 0.0  # local model or an api base on this machine
     if stream:
         assert len(pieces) > 1 and "".join(pieces) == reply.text
@@ -97,7 +99,8 @@ async def test_each_call_returns_its_own_usage(door, ollama_server):
     short, long = await asyncio.gather(
         llm.complete([{"role": "user", "content": "ab"}], model="ollama_chat/llama3"),
         llm.complete([{"role": "user", "content": "abcdef"}], model="ollama_chat/llama3"))
-    assert (short.completion_tokens, long.completion_tokens) == (2, 6)
+    # The strict server's counts: 2 and 6 cl100k tokens, x 1.1 rounded up.
+    assert (short.completion_tokens, long.completion_tokens) == (3, 7)
     assert not hasattr(llm, "last_usage")
 
 

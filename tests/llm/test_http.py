@@ -30,7 +30,7 @@ def test_openai_whole_reply_and_request(model_env):
                     max_tokens=64)
         [request] = server.chat_requests()
     assert reply.text == "The answer is 4."
-    assert (reply.prompt_tokens, reply.completion_tokens) == (5, 4)  # server's word counts
+    assert (reply.prompt_tokens, reply.completion_tokens) == (17, 7)  # the server's counts
     assert reply.model == "openai/my-model" and reply.cost_usd == 0.0
     assert request.path == "/v1/chat/completions"
     assert request.headers["authorization"] == "Bearer sk-test-key"
@@ -48,7 +48,7 @@ def test_openai_stream_feeds_every_token_in_order(openai_server):
     assert "".join(tokens) == reply.text and len(tokens) == len(reply.text) // 4 + 1
     assert request.body["stream"] is True
     assert request.body["stream_options"] == {"include_usage": True}
-    assert reply.completion_tokens == 5  # from the final usage chunk
+    assert reply.completion_tokens == 10  # from the final usage chunk
 
 
 def test_stop_sequences_reach_the_server(openai_server):
@@ -100,7 +100,7 @@ def test_ollama_chat_streamed_and_whole(ollama_server):
     assert whole.text == "Final Answer: 5" and not second.body["stream"]
     assert first.path == "/api/chat" and first.body["model"] == "llama3"
     assert first.body["options"] == {"stop": ["Observation:"], "num_predict": 32}
-    assert (streamed.prompt_tokens, streamed.completion_tokens) == (5, 3)
+    assert (streamed.prompt_tokens, streamed.completion_tokens) == (17, 6)  # server's counts
     assert "authorization" not in first.headers
 
 
