@@ -39,7 +39,11 @@ def model_env(monkeypatch):
 
 @pytest.fixture
 def ollama_server(model_env):
-    """A started ``OllamaServer`` with ``llama3:latest`` pulled; ``OLLAMA_HOST`` points at it."""
+    """A started ``OllamaServer`` with ``llama3:latest`` pulled; ``OLLAMA_HOST`` points at it.
+
+    Strict defaults: a 4096-token window when a request sets no ``num_ctx``, one request
+    served at a time, prompts counted by the template and tokenizer of ``tokenize.py``.
+    """
     with OllamaServer() as server:
         model_env.setenv("OLLAMA_HOST", server.url)
         yield server
