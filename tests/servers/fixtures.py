@@ -12,6 +12,7 @@ import pytest
 
 from rlm.config import ENV_VARS
 
+from .llamacpp import LlamaCppServer
 from .ollama import OllamaServer
 from .openai import OpenAIServer
 
@@ -53,6 +54,20 @@ def ollama_server(model_env):
 def openai_server(model_env):
     """A started ``OpenAIServer`` accepting any model name, no key needed."""
     with OpenAIServer() as server:
+        yield server
+
+
+@pytest.fixture
+def llamacpp_server(model_env):
+    """A started ``LlamaCppServer``: ``-c 4096``, the default 4 slots sharing the cache."""
+    with LlamaCppServer() as server:
+        yield server
+
+
+@pytest.fixture
+def vllm_server(model_env):
+    """A started vLLM-like ``OpenAIServer`` with ``max_model_len=4096``."""
+    with OpenAIServer(max_model_len=4096) as server:
         yield server
 
 
