@@ -207,10 +207,11 @@ class OllamaServer(LoopbackServer):
             return self.error_reply(400, SHIFT_REFUSED)
         request.messages, request.prompt_tokens = fit.messages, fit.tokens
         self.wait_latency(request)
-        raw, cut = self.limit_reply(self.reply_text(request), request.max_tokens)
-        thinking, content = split_thinking(raw) if mode in ("parse", "off") else ("", raw)
+        raw = self.reply_text(request)
         if mode == "off":  # told not to think (its template says so), the model does not
-            raw, thinking = content, ""
+            raw = split_thinking(raw)[1]
+        raw, cut = self.limit_reply(raw, request.max_tokens)
+        thinking, content = split_thinking(raw) if mode == "parse" else ("", raw)
         done = {"done": True, "done_reason": "length" if cut else "stop",
                 "total_duration": int((time.monotonic() - started) * 1e9),
                 "load_duration": int(load_seconds * 1e9),
