@@ -207,6 +207,8 @@ class LoopbackServer:
                 if self.stopping.is_set():
                     return False
                 self._slots.wait(0.05)
+            if self.stopping.is_set():  # a slot freed by stop() serves nobody
+                return False
             self.served += 1
             self.max_served = max(self.max_served, self.served)
             return True
