@@ -20,7 +20,7 @@ import ollama
 import openai
 import pytest
 
-from rlm.tokens import count_messages
+from rlm.llm.tokens import count_messages
 from tests.servers import FakeModel, LlamaCppServer, OllamaServer, OpenAIServer, ThinkingReply
 
 pytestmark = pytest.mark.usefixtures("model_env")  # no proxy, key or host of the developer's

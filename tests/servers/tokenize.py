@@ -28,7 +28,7 @@ tokenizer is pluggable (``tokenizer=`` on every server): ``TiktokenCounter("o200
 ``WORDS`` (the old whitespace count), or any object with ``count``/``head``/``tail``.
 
 tiktoken's files ship inside litellm; ``TIKTOKEN_CACHE_DIR`` is pointed there (as
-``rlm.tokens.use_shipped_tokenizers`` does) so nothing is downloaded.
+``rlm.llm.tokens.use_shipped_tokenizers`` does) so nothing is downloaded.
 """
 
 from __future__ import annotations
