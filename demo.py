@@ -77,7 +77,7 @@ def build_multi(folder: Path, lines: int, seed: int, docs: int) -> Haystack:
     reports = folder / "reports"
     reports.mkdir()
     per_doc = max(lines // len(names), 20)
-    for i, (name, budget) in enumerate(zip(names, budgets), start=1):
+    for i, (name, budget) in enumerate(zip(names, budgets, strict=True), start=1):
         body = noise_lines(rng, per_doc, pool_size=2000)
         body.insert(rng.randint(0, per_doc // 3), f"Project codename: {name}.")
         body.insert(rng.randint(per_doc // 2, per_doc), f"Final budget: {budget} thousand "
@@ -137,10 +137,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(hay: Haystack, args: argparse.Namespace) -> int:
     from rlm import RLM
+    from rlm.cli.progress import Progress
     from rlm.cli.run import CancelOnSignal
     from rlm.errors import RLMError
     from rlm.paths import new_trace_path
-    from rlm.cli.progress import Progress
 
     progress = Progress(sys.stderr, verbose=args.verbose)
     try:

@@ -42,7 +42,8 @@ def _cell(values: list[float]) -> str:
 
 
 def _ratio(mine: list[dict], theirs: list[dict], key: str) -> str:
-    pairs = [(a.get(key), b.get(key)) for a, b in zip(mine, theirs)]
+    # A variant the scenario does not run has no results (``per.get(v, [])``): its ratio is "-".
+    pairs = [(a.get(key), b.get(key)) for a, b in zip(mine, theirs, strict=False)]
     ratios = [a / b for a, b in pairs if isinstance(a, (int, float)) and
               isinstance(b, (int, float)) and not isinstance(a, bool) and b]
     return _fmt(statistics.median(ratios)) if ratios else "-"

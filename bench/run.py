@@ -123,7 +123,8 @@ def run_driver(scenario: sc.Scenario, variant: str, server: Server, latency: flo
 
 def time_command(command: list[str]) -> float:
     start = time.monotonic()
-    subprocess.run(command, cwd=str(REPO), env=driver_env(), capture_output=True, timeout=60, check=False)
+    subprocess.run(command, cwd=str(REPO), env=driver_env(), capture_output=True, timeout=60,
+                   check=False)
     return time.monotonic() - start
 
 

@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from rlm.config import Settings
     from rlm.core.engine import RLM
     from rlm.errors import RLMError
-    from rlm.result import RLMResult
     from rlm.llm.scripted import ScriptedModel
+    from rlm.result import RLMResult
 
 _LAZY = {
     "RLM": "rlm.core.engine",

@@ -8,8 +8,9 @@ the trace reader feeds it the lines of a trace file, so a trace alone rebuilds t
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from rlm import events as ev
 from rlm.usage import Usage
@@ -33,7 +34,7 @@ class AgentNode:
     limit_hit: str | None = None
     error: str | None = None
     usage: Usage = field(default_factory=Usage)
-    children: list["AgentNode"] = field(default_factory=list)
+    children: list[AgentNode] = field(default_factory=list)
     started: float = 0.0
     finished: float | None = None
     context_info: dict[str, Any] = field(default_factory=dict)
@@ -43,7 +44,7 @@ class AgentNode:
     def seconds(self) -> float | None:
         return None if self.finished is None else self.finished - self.started
 
-    def walk(self) -> Iterator["AgentNode"]:
+    def walk(self) -> Iterator[AgentNode]:
         """This node and every descendant, depth first, children in start order."""
         yield self
         for child in self.children:

@@ -13,13 +13,14 @@ class Usage:
     completion_tokens: int = 0
     calls: int = 0
     cost_usd: float = 0.0
-    by_model: dict[str, "Usage"] = field(default_factory=dict)
+    by_model: dict[str, Usage] = field(default_factory=dict)
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
-    def record(self, model: str, prompt_tokens: int, completion_tokens: int, cost_usd: float) -> None:
+    def record(self, model: str, prompt_tokens: int, completion_tokens: int,
+               cost_usd: float) -> None:
         """Add one model call to the totals and to its model's line."""
         for usage in (self, self.by_model.setdefault(model, Usage())):
             usage.prompt_tokens += prompt_tokens
@@ -27,14 +28,14 @@ class Usage:
             usage.calls += 1
             usage.cost_usd += cost_usd
 
-    def merge(self, other: "Usage") -> None:
+    def merge(self, other: Usage) -> None:
         """Add every call counted in ``other``."""
         for model, line in other.by_model.items():
             mine = self.by_model.setdefault(model, Usage())
             mine._add_totals(line)
         self._add_totals(other)
 
-    def _add_totals(self, other: "Usage") -> None:
+    def _add_totals(self, other: Usage) -> None:
         self.prompt_tokens += other.prompt_tokens
         self.completion_tokens += other.completion_tokens
         self.calls += other.calls
@@ -55,14 +56,14 @@ class Usage:
         }
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> "Usage":
+    def from_dict(cls, data: dict | None) -> Usage:
         data = data or {}
         usage = cls._from_totals(data)
         usage.by_model = {m: cls._from_totals(d) for m, d in (data.get("by_model") or {}).items()}
         return usage
 
     @classmethod
-    def _from_totals(cls, data: dict) -> "Usage":
+    def _from_totals(cls, data: dict) -> Usage:
         return cls(
             prompt_tokens=int(data.get("prompt_tokens", 0)),
             completion_tokens=int(data.get("completion_tokens", 0)),

@@ -36,9 +36,9 @@ def dry_run(plan, args) -> int:
 
 def size_context(plan, settings) -> dict[str, Any]:
     """Facts about the context and token counts of the first call, without calling a model."""
+    from rlm.context import prepare_context, read_folder
     from rlm.core import prompts
     from rlm.llm import pricing, tokens
-    from rlm.context import prepare_context, read_folder
 
     value = plan.question if plan.context is None else plan.context
     folder = Path(tempfile.mkdtemp(prefix="rlm-dry-"))

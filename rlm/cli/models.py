@@ -21,8 +21,8 @@ def models_command(args) -> int:
 def gather() -> dict:
     """Ollama's state and models, and the hosted providers whose key is set (no key values)."""
     from rlm.errors import ServerUnreachable
-    from rlm.llm.ollama import list_models, ollama_host
     from rlm.llm.hosted import HOSTED_DEFAULTS, hosted_providers
+    from rlm.llm.ollama import list_models, ollama_host
 
     host = ollama_host()
     try:

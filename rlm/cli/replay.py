@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from rlm.cli.main import EXIT_BAD_INPUT, EXIT_OK, fail
 from rlm import events as ev
+from rlm.cli.main import EXIT_BAD_INPUT, EXIT_OK, fail
 from rlm.cli.progress import colour, human_tokens, plural, short, tree_lines
 from rlm.errors import ConfigError, RLMError
 from rlm.trace.load import open_trace

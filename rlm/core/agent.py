@@ -12,13 +12,13 @@ import time
 from dataclasses import dataclass
 
 from rlm import events as ev
-from rlm.core import prompts
 from rlm.context import ContextSource
-from rlm.errors import Cancelled, LimitReached, RLMError
-from rlm.core.observe import render_action, cut_text
+from rlm.core import prompts
+from rlm.core.observe import cut_text, render_action
 from rlm.core.parse import OBSERVATION_STOP, Reply, parse_reply
 from rlm.core.run import Run, sandbox_config
 from rlm.core.subcalls import SubCalls
+from rlm.errors import Cancelled, LimitReached, RLMError
 from rlm.sandbox import Sandbox
 
 BEST_ANSWER_GRACE = 120.0  # seconds a best-answer call may run past the run's deadline
@@ -52,7 +52,7 @@ class Agent:
         ]
 
     def child(self, agent_id: str, task: str, source: ContextSource, *, model: str,
-              task_is_context: bool) -> "Agent":
+              task_is_context: bool) -> Agent:
         """A child agent one level down, with a fresh history (``rlm_query``)."""
         return Agent(self.run, agent_id=agent_id, parent_id=self.agent_id,
                      depth=self.depth + 1, task=task, source=source, model=model,

@@ -8,20 +8,21 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from rlm import events as ev
-from rlm.core.agent import Agent, Outcome
 from rlm.config import Settings
-from rlm.errors import ConfigError
 from rlm.context import prepare_context
-from rlm.llm import Model
-from rlm.result import RLMResult
+from rlm.core.agent import Agent, Outcome
 from rlm.core.fit import WindowLookup
 from rlm.core.loop import EngineLoop
 from rlm.core.run import Run, sandbox_config, sandbox_report
+from rlm.errors import ConfigError
+from rlm.llm import Model
+from rlm.result import RLMResult
 from rlm.sandbox import SandboxPool
 from rlm.trace import TraceWriter
 
@@ -86,13 +87,13 @@ class RLM:
         self._pool_loop: asyncio.AbstractEventLoop | None = None
         self._engine_loop: EngineLoop | None = None
 
-    def __enter__(self) -> "RLM":
+    def __enter__(self) -> RLM:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    async def __aenter__(self) -> "RLM":
+    async def __aenter__(self) -> RLM:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

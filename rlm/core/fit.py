@@ -8,7 +8,7 @@ and is wrong. A prompt too long for its model is refused with advice instead.
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from rlm.llm.tokens import count_tokens
 from rlm.llm.windows import trained_window

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 OBSERVATION_STOP = "\nObservation:"
 
 _FENCE = re.compile(
-    r"^[ \t]*```[ \t]*(?P<lang>repl|python|python3|py)[ \t]*\n(?P<code>.*?)(?:^[ \t]*```[ \t]*$|\Z)",
+    r"^[ \t]*```[ \t]*(?P<lang>repl|python|python3|py)[ \t]*\n"
+    r"(?P<code>.*?)(?:^[ \t]*```[ \t]*$|\Z)",
     re.DOTALL | re.MULTILINE | re.IGNORECASE,
 )
 _ANY_FENCE = re.compile(r"^[ \t]*```[^\n]*\n.*?(?:^[ \t]*```[ \t]*$|\Z)", re.DOTALL | re.MULTILINE)

@@ -36,7 +36,8 @@ In the REPL you have:
 like you; you get back only its final answer.
 - `rlm_query_batched(tasks, contexts=None) -> list[str]`: several helper agents at once.
 - `FINAL(value)` ends with `value`; `FINAL_VAR("name")` ends with the value of variable `name`.
-- `SHOW_VARS()` lists your variables. Variables persist between steps. As in a REPL, a last bare expression is printed.
+- `SHOW_VARS()` lists your variables. Variables persist between steps. As in a REPL, a last \
+bare expression is printed.
 
 Example:
 Thought: The context is long; I will search it for the number.

@@ -11,18 +11,18 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from rlm import events as ev
 from rlm.config import Settings
-from rlm.errors import LimitReached
 from rlm.core.fit import FitChecker, WindowLookup
+from rlm.errors import LimitReached
 from rlm.llm import Completion, Model, TokenCallback
+from rlm.sandbox import SandboxConfig, file_confinement
 from rlm.tree import TreeBuilder
 from rlm.usage import Usage
-
-from rlm.sandbox import SandboxConfig, file_confinement
 
 if TYPE_CHECKING:
     from rlm.core.agent import Agent
@@ -47,7 +47,7 @@ class Run:
     """Services every agent of one run shares."""
 
     def __init__(self, *, run_id: str, settings: Settings, client: Model, bus: ev.EventBus,
-                 run_dir: Path, pool: "SandboxPool | None" = None,
+                 run_dir: Path, pool: SandboxPool | None = None,
                  window_lookup: WindowLookup | None = None):
         self.run_id = run_id
         self.settings = settings
@@ -92,7 +92,7 @@ class Run:
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()
 
-    def check_limits(self, agent: "Agent") -> None:
+    def check_limits(self, agent: Agent) -> None:
         """Raise ``LimitReached`` when a limit stops ``agent`` before its next step."""
         s = self.settings
         if agent.pending_limit:
@@ -131,7 +131,8 @@ class Run:
                         max_tokens=self.settings.reply_max_tokens, on_token=on_token)
             except TimeoutError:
                 raise LimitReached("time", f"the run's time limit of "
-                                           f"{self.settings.timeout:g} s ran out during a model call") from None
+                                           f"{self.settings.timeout:g} s ran out during a "
+                                           f"model call") from None
         with self._lock:
             self.usage.record(completion.model or model, completion.prompt_tokens,
                               completion.completion_tokens, completion.cost_usd)

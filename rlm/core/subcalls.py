@@ -27,7 +27,7 @@ PREVIEW = 300
 class SubCalls:
     """The sandbox handler of one agent."""
 
-    def __init__(self, agent: "Agent"):
+    def __init__(self, agent: Agent):
         self.agent = agent
         self.run = agent.run
 
@@ -45,8 +45,10 @@ class SubCalls:
             tasks = list(payload.get("tasks") or [])
             contexts = list(payload.get("contexts") or [None] * len(tasks))
             contexts += [None] * (len(tasks) - len(contexts))
+            # Padded above; a longer list (the sandbox's namespace refuses one) is cut to tasks.
             return await self._waiting(asyncio.gather(*(
-                self.rlm_query(t, c, payload.get("model")) for t, c in zip(tasks, contexts))))
+                self.rlm_query(t, c, payload.get("model"))
+                for t, c in zip(tasks, contexts, strict=False))))
         raise ValueError(f"unknown sandbox call {op!r}")
 
     async def _waiting(self, awaitable):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-
 from typing import Any
 
 from rlm.config import Settings

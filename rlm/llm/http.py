@@ -26,12 +26,29 @@ from rlm.llm import Completion, TokenCallback
 from rlm.llm.failures import Target
 from rlm.llm.pool import Pool
 from rlm.llm.pricing import priced_completion
-from rlm.llm.providers import (KEY_VARS, OPENAI_COMPATIBLE, check_model_string, is_ollama,
-                               model_name, normalize_host, ollama_host, provider_of)
+from rlm.llm.providers import (
+    KEY_VARS,
+    OPENAI_COMPATIBLE,
+    check_model_string,
+    is_ollama,
+    model_name,
+    normalize_host,
+    ollama_host,
+    provider_of,
+)
 from rlm.llm.retry import RetryPolicy, default_backoff, with_retries
-from rlm.llm.wire import (HTTPStatus, ollama_request, ollama_stream, ollama_whole,
-                          openai_request, openai_stream, openai_whole, read_body, read_head,
-                          split_lines)
+from rlm.llm.wire import (
+    HTTPStatus,
+    ollama_request,
+    ollama_stream,
+    ollama_whole,
+    openai_request,
+    openai_stream,
+    openai_whole,
+    read_body,
+    read_head,
+    split_lines,
+)
 
 
 def supports(model: str, api_base: str | None = None) -> bool:

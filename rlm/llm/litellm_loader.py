@@ -1,9 +1,10 @@
 """Loading litellm: lazily, offline, and with its per-call extras switched off.
 
 Importing litellm costs seconds, so nothing in ``rlm`` imports it at import time; the first
-model call (or the TUI, from a background thread once its first frame is up) does, through ``load_litellm()``.
-Before the import, litellm is told to use its bundled price map (otherwise it fetches one
-from the network at import) and tiktoken is pointed at litellm's bundled encodings.
+model call (or the TUI, from a background thread once its first frame is up) does, through
+``load_litellm()``. Before the import, litellm is told to use its bundled price map (otherwise
+it fetches one from the network at import) and tiktoken is pointed at litellm's bundled
+encodings.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from rlm.llm import Completion, TokenCallback
 from rlm.llm.failures import Target
 from rlm.llm.litellm_loader import load_litellm
-from rlm.llm.retry import RetryPolicy, default_backoff, with_retries
+from rlm.llm.pricing import priced_completion
 from rlm.llm.providers import (
     OPENAI_COMPATIBLE,
     check_model_string,
@@ -20,7 +20,8 @@ from rlm.llm.providers import (
     provider_of,
     require_key,
 )
-from rlm.llm.pricing import priced_completion
+from rlm.llm.retry import RetryPolicy, default_backoff, with_retries
+
 
 class LiteLLMModel:
     """The ``Model`` for every provider, through litellm.

@@ -112,7 +112,7 @@ async def alist_models(host: str | None = None, timeout: float = TIMEOUT) -> lis
         raise not_running(url) from exc
     shows = await asyncio.gather(*(client.show(t.model) for t in tags), return_exceptions=True)
     return [_local_model(t, None if isinstance(s, BaseException) else s)
-            for t, s in zip(tags, shows)]
+            for t, s in zip(tags, shows, strict=True)]
 
 
 async def context_length(model: str, api_base: str | None = None) -> int | None:

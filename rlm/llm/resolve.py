@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 
 from rlm.errors import ConfigError, ServerUnreachable
+from rlm.llm.ollama import alist_models, list_models, not_pulled, pick_default
 from rlm.llm.providers import (
     check_model_string,
     is_ollama,
@@ -21,7 +22,6 @@ from rlm.llm.providers import (
     ollama_host,
     require_key,
 )
-from rlm.llm.ollama import alist_models, list_models, not_pulled, pick_default
 
 HOSTED_EXAMPLE = "RLM_MODEL=groq/llama-3.3-70b-versatile with GROQ_API_KEY"
 

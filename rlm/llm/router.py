@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rlm.errors import ProviderError
-from rlm.llm.pricing import priced_completion
 from rlm.llm import Completion, Model, TokenCallback
+from rlm.llm.pricing import priced_completion
 from rlm.llm.providers import is_ollama, ollama_host
+
 
 @dataclass(frozen=True)
 class Deployment:

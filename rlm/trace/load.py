@@ -7,8 +7,9 @@ reads as far as it goes.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from rlm import events as ev
 from rlm.errors import ConfigError

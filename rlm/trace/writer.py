@@ -12,8 +12,9 @@ import json
 import os
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any, Mapping
+from typing import IO, Any
 
 from rlm import events as ev
 from rlm.config import is_secret_name
