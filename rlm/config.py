@@ -227,8 +227,8 @@ def _declarations() -> list[Declared]:
         optional = type(None) in typing.get_args(hint)
         origin = typing.get_origin(hint)
         kind = origin if origin in (dict, tuple) else (args[0] if optional else hint)
-        if f.default is dataclasses.MISSING:
-            default = f.default_factory()  # type: ignore[misc]
+        if callable(f.default_factory):  # it is MISSING (not callable) for a plain default
+            default = f.default_factory()
         else:
             default = f.default
         found.append(Declared(name=f.name, kind=kind, optional=optional, default=default,

@@ -165,8 +165,8 @@ def _prepare_environment() -> None:
     load_dotenv(find_dotenv(usecwd=True))
 
 
-def fail(error: BaseException, code: int = EXIT_BAD_INPUT) -> int:
-    """Print an error as one paragraph on stderr (never a traceback); return ``code``."""
+def fail(error: BaseException | str, code: int = EXIT_BAD_INPUT) -> int:
+    """Print ``error`` as one paragraph on stderr (never a traceback); return ``code``."""
     print(f"rlm: {error}", file=sys.stderr)
     return code
 

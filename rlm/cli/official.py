@@ -84,9 +84,9 @@ def iterations(node: AgentNode, builder: TreeBuilder,
                settings: dict[str, Any]) -> list[dict[str, Any]]:
     """One official iteration per step of ``node`` that got a reply."""
     history = _first_messages(node, builder)
-    steps = [s for s in agent_steps(node) if s.reply is not None]
+    steps = [(s, s.reply) for s in agent_steps(node) if s.reply is not None]
     result = []
-    for number, step in enumerate(steps, start=1):
+    for number, (step, reply) in enumerate(steps, start=1):
         if step.kind == "best_answer":
             reason = node.error or node.limit_hit or "a limit was reached"
             history.append({"role": "user", "content": prompts.BEST_ANSWER.format(reason=reason)})
@@ -94,12 +94,12 @@ def iterations(node: AgentNode, builder: TreeBuilder,
         result.append({
             "type": "iteration", "iteration": number, "timestamp": _iso(step.started),
             "prompt": [dict(m) for m in history],
-            "response": step.reply.text,
+            "response": reply.text,
             "code_blocks": _code_blocks(step, builder, settings),
             "final_answer": node.answer if is_last and node.answer is not None else None,
             "iteration_time": _seconds(step),
         })
-        history.append({"role": "assistant", "content": step.reply.text})
+        history.append({"role": "assistant", "content": reply.text})
         if step.observation is not None:
             history.append({"role": "user",
                             "content": prompts.observation(step.observation.text)})

@@ -133,7 +133,7 @@ class Agent:
         if reply.has_code:
             return await self._act_with_code(reply)
         if reply.final_var is not None:
-            found, value = await self.sandbox.get_variable(reply.final_var)
+            found, value = await self._open_sandbox.get_variable(reply.final_var)
             if found:
                 return value
             self.observe(_missing_var(reply.final_var))
@@ -148,7 +148,7 @@ class Agent:
         result = None
         for block, code in enumerate(reply.code_blocks):
             self.emit(ev.CodeStarted, step=self.steps, code=code, block=block)
-            result = await self.sandbox.run(code)
+            result = await self._open_sandbox.run(code)
             parts.append(render_action(result, block, len(reply.code_blocks)))
             if result.final is not None:
                 self.observe("\n".join(parts), result)
@@ -156,7 +156,7 @@ class Agent:
             if result.error or result.timed_out or result.restarted:
                 break  # later blocks would run on a broken state
         if reply.final_var is not None:
-            found, value = await self.sandbox.get_variable(reply.final_var)
+            found, value = await self._open_sandbox.get_variable(reply.final_var)
             if found:
                 self.observe("\n".join(parts), result)
                 return value
@@ -191,6 +191,13 @@ class Agent:
         if answer is None:
             answer = reply.thought or reply.text.strip() or None
         return Outcome("limit", answer=answer, limit_hit=limit.limit, error=limit.detail)
+
+    @property
+    def _open_sandbox(self) -> Sandbox:
+        """The sandbox ``_run`` started: replies are acted on only while it is open."""
+        if self.sandbox is None:
+            raise RuntimeError(f"agent {self.agent_id} acted without a sandbox")
+        return self.sandbox
 
     async def _close_sandbox(self) -> None:
         if self.sandbox is not None:

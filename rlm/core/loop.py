@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class EngineLoop:
@@ -21,7 +23,8 @@ class EngineLoop:
         self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
         self._thread.start()
 
-    def run(self, coro: Awaitable[Any], on_interrupt: Callable[[], None] | None = None) -> Any:
+    def run(self, coro: Coroutine[Any, Any, T],
+            on_interrupt: Callable[[], None] | None = None) -> T:
         """Run ``coro`` on the loop and wait for it; Ctrl-C calls ``on_interrupt`` first
         (for example ``RLM.cancel``) and still waits, so the run ends cleanly."""
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
@@ -34,7 +37,7 @@ class EngineLoop:
             on_interrupt()
             return future.result()
 
-    def close(self, final: Callable[[], Awaitable[Any]] | None = None) -> None:
+    def close(self, final: Callable[[], Coroutine[Any, Any, Any]] | None = None) -> None:
         """Run ``final()`` on the loop (cleanup), then stop the loop and its thread."""
         if self.loop.is_closed():
             return

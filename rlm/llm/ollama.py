@@ -12,10 +12,14 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rlm.errors import ModelNotFound, ServerUnreachable
 from rlm.llm.providers import DEFAULT_OLLAMA_HOST, model_name, normalize_host
 from rlm.llm.providers import ollama_host as _host_from_env
+
+if TYPE_CHECKING:
+    import ollama
 
 TIMEOUT = 5.0  # seconds for one discovery request: a local server answers in milliseconds
 
@@ -77,7 +81,8 @@ def list_models(host: str | None = None, timeout: float = TIMEOUT, *,
         tags = client.list().models
     except Exception as exc:
         raise not_running(url) from exc
-    return [_local_model(tag, _show_or_none(client.show, tag.model) if describe else None)
+    return [_local_model(tag, _show_or_none(client.show, tag.model)
+                         if describe and tag.model else None)
             for tag in tags]
 
 
@@ -110,9 +115,14 @@ async def alist_models(host: str | None = None, timeout: float = TIMEOUT) -> lis
         tags = (await client.list()).models
     except Exception as exc:
         raise not_running(url) from exc
-    shows = await asyncio.gather(*(client.show(t.model) for t in tags), return_exceptions=True)
+    shows = await asyncio.gather(*(_ashow(client, t.model) for t in tags),
+                                 return_exceptions=True)
     return [_local_model(t, None if isinstance(s, BaseException) else s)
             for t, s in zip(tags, shows, strict=True)]
+
+
+async def _ashow(client: ollama.AsyncClient, name: str | None) -> ollama.ShowResponse | None:
+    return await client.show(name) if name else None
 
 
 async def context_length(model: str, api_base: str | None = None) -> int | None:

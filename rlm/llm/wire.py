@@ -149,7 +149,8 @@ async def read_body(reader: asyncio.StreamReader, headers: dict[str, str],
 
 def unchunk(buffer: bytes) -> tuple[bytes, bytes, bool]:
     """Decode the complete chunks at the start of ``buffer``: (payload, rest, ended)."""
-    parts, pos = [], 0
+    parts: list[bytes] = []
+    pos = 0
     while (eol := buffer.find(b"\r\n", pos)) >= 0:
         size = int(buffer[pos:eol].split(b";", 1)[0], 16)
         if size == 0:  # the last chunk; these servers send no trailers

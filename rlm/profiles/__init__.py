@@ -33,7 +33,7 @@ A profile file::
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -72,7 +72,7 @@ class Profile:
         """The model names served by deployments, in file order."""
         return list(dict.fromkeys(d.name for d in self.deployments))
 
-    def check_models(self, models: list[str | None]) -> None:
+    def check_models(self, models: Sequence[str | None]) -> None:
         """Raise ``ConfigError`` when a ``local_only`` profile would send a call off-machine."""
         if not self.local_only:
             return
