@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any, Self, overload
 
 from rlm.context import ContextSource
 from rlm.errors import SandboxError
@@ -154,8 +154,8 @@ class Sandbox:
     async def _boot(self) -> None:
         worker = await self._pool.acquire(self.label)
         self._worker = worker
-        worker.conn.on_call = lambda msg: self._on_call(worker, msg)
-        request = worker.conn.request({
+        worker.channel.on_call = lambda msg: self._on_call(worker, msg)
+        request = worker.channel.request({
             "op": "load", "context": self.source.to_wire() if self.source else None,
             "memory_mb": self.config.memory_mb, "network": self.config.allow_network,
             "files": rules(self.config, worker.folder, self.source),
@@ -209,18 +209,19 @@ class Sandbox:
 
     async def _exchange(self, msg: dict[str, Any]) -> _Outcome:
         worker = self._worker
+        assert worker is not None, "_ensure_worker runs before every exchange"
         clock = ActionClock(self.config.action_timeout, paused=len(worker.calls))
         worker.clock = clock
-        reply = worker.conn.request(msg)
+        reply = worker.channel.request(msg)
         try:
-            await asyncio.wait({reply, clock.expired}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((reply, clock.expired), return_when=asyncio.FIRST_COMPLETED)
         finally:
             seconds = clock.stop()
             worker.clock = None
         if reply.done() and reply.result() is not None:
             return _Outcome(reply.result(), seconds)
         if reply.done():  # the worker died or broke the protocol (then it may still run)
-            broke = worker.conn.closed.result().startswith("protocol error")
+            broke = worker.channel.closed.result().startswith("protocol error")
             code = await worker.wait_exit(0.0 if broke else 2.0)
             crash = worker.describe_exit(code, self.config.memory_mb)
             await self._replace_worker()
@@ -290,6 +291,10 @@ class Sandbox:
         return {"op": "reply", "id": call_id, "result": result}
 
 
+@overload
+def _clean(text: str) -> str: ...
+@overload
+def _clean(text: None) -> None: ...
 def _clean(text: str | None) -> str | None:
     """Lone surrogates (from bytes decoded with surrogateescape) would break the model
     request and the trace: replace them."""

@@ -126,7 +126,7 @@ class SandboxPool:
 
     async def _wait_ready(self, worker: WorkerProcess) -> None:
         try:
-            ready = await asyncio.wait_for(asyncio.shield(worker.conn.ready), READY_TIMEOUT)
+            ready = await asyncio.wait_for(asyncio.shield(worker.channel.ready), READY_TIMEOUT)
         except TimeoutError:
             ready = None
         if ready is None:

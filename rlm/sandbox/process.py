@@ -71,6 +71,13 @@ class WorkerProcess:
         return self.popen.pid
 
     @property
+    def channel(self) -> Connection:
+        """``conn``, for code that holds a connected worker (the pool hands out no other)."""
+        if self.conn is None:
+            raise RuntimeError("the sandbox worker is not connected yet: await connect() first")
+        return self.conn
+
+    @property
     def alive(self) -> bool:
         return not self.exit.done() and self.conn is not None and not self.conn.is_closed
 

@@ -114,9 +114,11 @@ def run_code(code: str, filename: str, scope: dict[str, Any]) -> str | None:
     """Run one block; returns None, or the error text for a ``SystemExit`` with a code."""
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
     tree = compile(code, filename, "exec", _ast.PyCF_ONLY_AST, dont_inherit=True)
+    assert isinstance(tree, _ast.Module)  # mode "exec" parses to a Module (the stub says AST)
     last = None
-    if tree.body and isinstance(tree.body[-1], _ast.Expr):
-        last = _ast.Expression(tree.body.pop().value)
+    if tree.body and isinstance(expr := tree.body[-1], _ast.Expr):
+        tree.body.pop()
+        last = _ast.Expression(expr.value)
     try:
         exec(compile(tree, filename, "exec", dont_inherit=True), scope)  # noqa: S102
         if last is not None:
