@@ -18,6 +18,7 @@ from pathlib import Path
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
 from textual.widgets import Footer, Input, Tree
 
 from rlm import events as ev
@@ -80,7 +81,7 @@ class RLMApp(Commands, App[None]):
         self.start_error: str | None = None
         self._followed_at = 0.0
         self._backlog: list[ev.Event] = []
-        self._follow_timer = None
+        self._follow_timer: Timer | None = None
 
     # --- layout -------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -201,9 +202,9 @@ class RLMApp(Commands, App[None]):
             tree.refresh_agent(agent_id)
         shown = self.transcript.agent_id
         if shown in applied.touched or shown in applied.streamed:
-            agent = self.state.node(shown)
-            if agent is not None:
-                self.transcript.update(agent, self.state.stream_text(shown))
+            shown_agent = self.state.node(shown)
+            if shown_agent is not None:
+                self.transcript.update(shown_agent, self.state.stream_text(shown))
         for agent in applied.finished:
             if notice := agent_notice(agent):
                 self.notify(**notice)

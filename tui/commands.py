@@ -8,22 +8,40 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from textual import work
-from textual.app import SystemCommand
-from textual.binding import Binding
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
 
 from tui.context_check import ContextCheck
 from tui.state import RunState
 from tui.widgets.agent_tree import AgentTree
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from textual.widgets import Input
+
+    from tui.bridge import EventBridge
+    from tui.discovery import Discovery
+    from tui.runner import RunHandle
+    from tui.widgets.result_panel import ResultPanel
+
+    # For the checker the mixin is the app it is mixed into: it calls App methods and
+    # super().get_system_commands. At run time it stays a plain mixin.
+    _App = App[None]
+else:
+    _App = object
+
 MAIN_ACTIONS = ("run", "cancel_run", "new_run", "open_context", "choose_model", "set_limits",
                 "copy_answer", "help")
 IDLE_ONLY = ("run", "new_run", "set_limits", "choose_model", "open_context")
 QUIT_WAIT = 60.0  # seconds to wait for the engine to close its sandboxes when quitting
 
-KEYS = [
+KEYS: list[BindingType] = [
     Binding("ctrl+r", "run", "Run", priority=True,
             tooltip="Run the question in the box (enter in the box does the same)"),
     Binding("ctrl+x", "cancel_run", "Cancel", priority=True,
@@ -47,8 +65,30 @@ KEYS = [
 
 
 
-class Commands:
-    """The app's actions (mixed into ``RLMApp``)."""
+class Commands(_App):
+    """The app's actions (mixed into ``RLMApp``, which defines what is declared below)."""
+
+    if TYPE_CHECKING:  # what the actions use of RLMApp; the checker matches it to RLMApp's
+        context: str | None
+        model: str | None
+        max_depth: int | None
+        max_steps: int | None
+        browse_root: str | Path
+        discover: Callable[[], Discovery]
+        clock: Callable[[], float]
+        run_no: int
+        handle: RunHandle | None
+        bridge: EventBridge | None
+        agent_tree: AgentTree
+        result_panel: ResultPanel
+        question_box: Input
+
+        @property
+        def running(self) -> bool: ...
+        def action_run(self) -> None: ...
+        def _reset_view(self, state: RunState) -> None: ...
+        def _show_totals(self) -> None: ...
+        def _show_settings(self) -> None: ...
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide the app's keys under a dialog; grey out what the run state forbids."""
@@ -150,8 +190,11 @@ class Commands:
     # --- help and command palette -------------------------------------------------------
     def key_rows(self) -> list[tuple[str, str, str]]:
         rows = [("enter", "Run the question", "question box")]
-        rows += [(b.key, b.tooltip or b.description, "anywhere") for b in self.BINDINGS]
-        rows += [(b.key, b.tooltip or b.description, "agent tree") for b in AgentTree.BINDINGS]
+        # Every key is declared as a Binding: a (key, action) tuple would have no tooltip.
+        rows += [(b.key, b.tooltip or b.description, "anywhere")
+                 for b in self.BINDINGS if isinstance(b, Binding)]
+        rows += [(b.key, b.tooltip or b.description, "agent tree")
+                 for b in AgentTree.BINDINGS if isinstance(b, Binding)]
         rows += [("↑ ↓ / click", "Select an agent and show its transcript (stops following)",
                   "agent tree"),
                  ("shift+←", "Jump to the parent", "agent tree"),

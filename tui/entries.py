@@ -7,6 +7,9 @@ screen calls Thought or Action is exactly what the agent loop acted on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from rich.console import Group, RenderableType
 from rich.text import Text
 
@@ -146,7 +149,8 @@ def _clip(text: str, tail: bool = False) -> str:
     return text[:MAX_CHARS] + f"\n[… {cut:,} more characters in the trace …]"
 
 
-_RENDERERS = {
+# Each renderer takes an event of the class it is keyed by, which a dict type cannot say.
+_RENDERERS: dict[type[ev.Event], Callable[[Any], Entry | None]] = {
     ev.AgentStarted: _started,
     ev.StepStarted: _step,
     ev.ModelReplied: _replied,

@@ -54,5 +54,5 @@ class HelpScreen(ModalScreen[None]):
                 "again. Every run writes a trace; rlm-tui --replay TRACE opens it again.",
                 style="dim"))
 
-    def action_dismiss(self, result=None) -> None:
+    async def action_dismiss(self, result: None = None) -> None:
         self.dismiss(None)

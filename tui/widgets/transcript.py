@@ -7,6 +7,8 @@ per event. The view stays at the bottom unless the user has scrolled up to read.
 
 from __future__ import annotations
 
+import io
+
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -55,8 +57,7 @@ class TranscriptView(VerticalScroll):
         self._at_bottom = False
         events = agent.events[self._shown:]
         self._shown = len(agent.events)
-        boxes = [self._box(event) for event in events]
-        boxes = [box for box in boxes if box is not None]
+        boxes = [box for event in events if (box := self._box(event)) is not None]
         if boxes:
             if self._stream is not None:
                 self.mount_all(boxes, before=self._stream)
@@ -96,14 +97,6 @@ class TranscriptView(VerticalScroll):
 def _plain(widget: Static) -> str:
     from rich.console import Console
 
-    console = Console(width=200, no_color=True, record=True, file=_Null())
+    console = Console(width=200, no_color=True, record=True, file=io.StringIO())
     console.print(widget.content)
     return console.export_text().rstrip()
-
-
-class _Null:
-    def write(self, _text: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        pass
