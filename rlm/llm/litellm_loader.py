@@ -12,14 +12,15 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from types import ModuleType
 
 from rlm.llm.tokens import use_shipped_tokenizers
 
 _lock = threading.Lock()
-_module = None
+_module: ModuleType | None = None
 
 
-def load_litellm():
+def load_litellm() -> ModuleType:
     """Import and configure litellm once (thread-safe); return the module."""
     global _module
     if _module is not None:
