@@ -36,7 +36,8 @@ def is_secret_name(name: str) -> bool:
 
 def setting(default: Any, doc: str, *, env: str | None = None, flag: bool = False,
             profile: str | None = "limits", minimum: float | None = None,
-            metavar: str | None = None, default_text: str | None = None) -> Any:
+            metavar: str | None = None, default_text: str | None = None,
+            choices: tuple[str, ...] | None = None) -> Any:
     """Declare one setting (a dataclass field with its metadata).
 
     Args:
@@ -49,9 +50,10 @@ def setting(default: Any, doc: str, *, env: str | None = None, flag: bool = Fals
         minimum: the smallest value allowed (numbers); ``0`` for floats means "above 0".
         metavar: the flag's placeholder (default by type: ``N``, ``S``, ``M``).
         default_text: how ``--help`` and the README say the default, when not the value.
+        choices: the values a text setting may take.
     """
     meta = {"doc": doc, "env": env, "flag": flag, "profile": profile, "minimum": minimum,
-            "metavar": metavar, "default_text": default_text}
+            "metavar": metavar, "default_text": default_text, "choices": choices}
     if isinstance(default, dict):
         return field(default_factory=lambda: dict(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -102,6 +104,23 @@ class Settings:
     allow_network: bool = setting(False, "let sandbox code open network connections")
     reply_max_tokens: int | None = setting(
         1024, "tokens a model may write in one reply")
+    num_ctx: int | None = setting(
+        None, "tokens a local model runs at (Ollama's num_ctx, sent on every call; for an "
+        "OpenAI-compatible server, its window when it does not say)", env="RLM_NUM_CTX",
+        minimum=256, default_text="chosen per model (see Models)")
+    model_num_ctx: dict[str, int] = setting(
+        {}, "num_ctx per model, {model: tokens} (a profile's [num_ctx] table)", profile=None)
+    think: str = setting(
+        "off", "thinking models: off, on, or auto (the server decides); their thinking "
+        "is kept and shown, never parsed as the reply", env="RLM_THINK",
+        choices=("off", "on", "auto"))
+    keep_alive: str | None = setting(
+        "30m", "how long Ollama keeps the model loaded after a call (a duration: 30m, 2h; "
+        "-1 keeps it loaded)", env="RLM_KEEP_ALIVE")
+    server_parallel: int | None = setting(
+        None, "calls in flight to one local server (more wait in the engine)",
+        env="RLM_SERVER_PARALLEL", minimum=1,
+        default_text="what the server says; Ollama: OLLAMA_NUM_PARALLEL, else 1")
     confine_files: bool = setting(
         True, "keep sandbox code to its context, its own folder and the Python runtime "
         "(Landlock); off lets it read and write your files", env="RLM_CONFINE_FILES")
@@ -181,6 +200,7 @@ class Declared:
     minimum: float | None
     metavar: str | None
     default_text: str | None
+    choices: tuple[str, ...] | None
 
     @property
     def option(self) -> str:
@@ -254,7 +274,7 @@ def _check(declared: Declared, value: Any) -> None:
         good_type = True
     if kind is tuple and good_type:
         good_type = all(isinstance(item, str) for item in value)
-    if not good_type:
+    if not good_type or (declared.choices and value not in declared.choices):
         raise ConfigError(f"{declared.name} must be {_kind_words(declared)}, got {value!r}.")
     low = declared.minimum
     if numeric and low is not None and (value < low or (kind is float and low == 0
@@ -269,6 +289,8 @@ def _kind_words(declared: Declared) -> str:
     if declared.kind is float:
         unit = "USD" if declared.name == "max_cost" else "seconds"
         return f"a positive number of {unit}"
+    if declared.choices:
+        return "one of " + ", ".join(declared.choices)
     words = {str: "text", bool: "true or false", dict: "a table", tuple: "a list of paths"}
     return words.get(declared.kind, "valid")
 

@@ -44,6 +44,10 @@ class MissingKey(ModelError):
     """A hosted model was asked for but its API key is not set."""
 
 
+class PromptTooLong(ModelError):
+    """A prompt does not fit its model's running window, even after folding the history."""
+
+
 class ProviderError(ModelError):
     """The provider answered with an error that retries did not cure."""
 

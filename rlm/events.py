@@ -68,17 +68,32 @@ class TokenDelta(Event):
 
     step: int
     text: str
+    kind: str = "text"  # "text" (the reply), or "thinking" (a thinking model's thinking)
 
 
 @dataclass(kw_only=True)
 class ModelReplied(Event):
     step: int
-    text: str
+    text: str  # the reply alone: what the parser read
     model: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
     seconds: float = 0.0
+    thinking: str = ""  # a thinking model's thinking, kept and shown, never parsed
+
+
+@dataclass(kw_only=True)
+class HistoryFolded(Event):
+    """The oldest turns of an agent's chat moved into its sandbox variable ``history`` so
+    that the next call fits the model's window."""
+
+    step: int  # the step about to be asked for
+    steps: list[int] = field(default_factory=list)  # the steps moved
+    tokens_before: int = 0
+    tokens_after: int = 0
+    window: int = 0
+    variable: str = "history"
 
 
 @dataclass(kw_only=True)
@@ -147,8 +162,8 @@ class RunFinished(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
-        RunStarted, AgentStarted, StepStarted, TokenDelta, ModelReplied, CodeStarted,
-        Observation, SubCall, AgentStatus, AgentFinished, RunFinished,
+        RunStarted, AgentStarted, StepStarted, TokenDelta, ModelReplied, HistoryFolded,
+        CodeStarted, Observation, SubCall, AgentStatus, AgentFinished, RunFinished,
     )
 }
 

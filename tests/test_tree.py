@@ -179,4 +179,4 @@ def test_llm_query_too_long_for_its_model_is_refused_with_advice():
     rlm.completion("root")
     assert not [c for c in model.calls if c.messages[0]["role"] == "user"]  # never sent
     obs = [e.text for e in events if e.type == "Observation"][0]
-    assert "llm_query refused" in obs and "takes 4,096" in obs
+    assert "llm_query refused" in obs and "runs at 4,096" in obs

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from rlm import events as ev
 from rlm.context import ContextSource
 from rlm.core import prompts
+from rlm.core.budget import observation_chars, prompt_limit, prompt_tokens
+from rlm.core.history import VARIABLE as HISTORY
+from rlm.core.history import History
 from rlm.core.observe import cut_text, render_action
 from rlm.core.parse import OBSERVATION_STOP, Reply, parse_reply
 from rlm.core.run import Run, sandbox_config
@@ -45,11 +48,14 @@ class Agent:
         self.pending_limit: str | None = None
         self.pending_limit_detail = ""
         self.sandbox: Sandbox | None = None
-        self.messages = [
-            {"role": "system", "content": prompts.system_prompt(source.info)},
-            {"role": "user", "content": prompts.first_message(
-                task, source.info, task_is_context=task_is_context)},
-        ]
+        self.history = History(prompts.system_prompt(source.info), prompts.first_message(
+            task, source.info, task_is_context=task_is_context))
+        self.observation_chars = run.settings.observation_chars
+
+    @property
+    def messages(self) -> list[dict]:
+        """What the next call sends: system prompt, task message, the turns in the chat."""
+        return self.history.messages()
 
     def child(self, agent_id: str, task: str, source: ContextSource, *, model: str,
               task_is_context: bool) -> Agent:
@@ -95,6 +101,8 @@ class Agent:
         self.sandbox = await Sandbox.start(
             self.source, config=sandbox_config(self.run.settings), handler=SubCalls(self).handle,
             pool=self.run.pool, label=self.agent_id)
+        window = await self.run.windows.get(self.model)
+        self.observation_chars = observation_chars(window, self.run.settings)
         try:
             while True:
                 self.run.check_limits(self)
@@ -113,20 +121,51 @@ class Agent:
 
     async def ask(self, step: int, kind: str = "step") -> Reply:
         started = time.monotonic()
+        await self.keep_in_window(step)
 
         def on_token(text: str) -> None:
             self.emit(ev.TokenDelta, step=step, text=text)
 
+        def on_thinking(text: str) -> None:
+            self.emit(ev.TokenDelta, step=step, text=text, kind="thinking")
+
         completion = await self.run.ask(
             self.messages, model=self.model, stop=[OBSERVATION_STOP], on_token=on_token,
-            grace=BEST_ANSWER_GRACE if kind == "best_answer" else None)
-        reply = parse_reply(completion.text)
-        self.messages.append({"role": "assistant", "content": reply.text})
+            on_thinking=on_thinking, grace=BEST_ANSWER_GRACE if kind == "best_answer" else None)
+        reply = parse_reply(completion.text)  # the reply alone: thinking never reaches it
+        self.history.add_reply(step, reply.text)
         self.emit(ev.ModelReplied, step=step, text=reply.text, model=completion.model or self.model,
                   prompt_tokens=completion.prompt_tokens,
                   completion_tokens=completion.completion_tokens, cost_usd=completion.cost_usd,
-                  seconds=time.monotonic() - started)
+                  seconds=time.monotonic() - started, thinking=completion.thinking)
         return reply
+
+    async def keep_in_window(self, step: int) -> None:
+        """Fold the oldest turns into ``history`` when the next call would not leave the
+        model room (``rlm.core.history``); cut the newest output if even that is not enough."""
+        window = await self.run.windows.get(self.model)
+        limit = prompt_limit(window, self.run.settings)
+        if limit is None:
+            return
+
+        def count(messages: list[dict]) -> int:
+            return prompt_tokens(messages, self.model)
+
+        if self.history.needs_fold(count, limit):
+            folded = self.history.fold(count, limit)
+            if folded is not None:
+                await self.store_history()
+                self.emit(ev.HistoryFolded, step=step, steps=folded.steps,
+                          tokens_before=folded.tokens_before, tokens_after=folded.tokens_after,
+                          window=window.running or 0)
+        if count(self.messages) > limit:
+            self.history.shrink_last(count, limit)
+
+    async def store_history(self) -> None:
+        """Put the folded steps in the sandbox variable ``history`` (all of them: a worker
+        that was restarted lost the old ones)."""
+        if self.sandbox is not None and self.history.folded:
+            await self.sandbox.set_variable(HISTORY, self.history.folded)
 
     async def act(self, reply: Reply) -> str | None:
         """Apply the reply protocol: run code, decide whether the agent has answered."""
@@ -150,6 +189,10 @@ class Agent:
             self.emit(ev.CodeStarted, step=self.steps, code=code, block=block)
             result = await self._open_sandbox.run(code)
             parts.append(render_action(result, block, len(reply.code_blocks)))
+            if result.restarted and self.history.folded:
+                await self.store_history()
+                parts.append(f"[`{HISTORY}` was put back: it holds the steps moved out of "
+                             f"this chat.]")
             if result.final is not None:
                 self.observe("\n".join(parts), result)
                 return result.final  # FINAL()/FINAL_VAR() called inside code
@@ -168,8 +211,8 @@ class Agent:
 
     def observe(self, text: str, result=None) -> None:
         """Append an observation to the history (cut to size) and emit it."""
-        text, cut = cut_text(text, self.run.settings.observation_chars)
-        self.messages.append({"role": "user", "content": prompts.observation(text)})
+        text, cut = cut_text(text, self.observation_chars)
+        self.history.add_user(prompts.observation(text))
         self.emit(ev.Observation, step=self.steps, text=text, cut_chars=cut,
                   error=bool(result and result.error), timed_out=bool(result and result.timed_out),
                   restarted=bool(result and result.restarted),
@@ -178,8 +221,7 @@ class Agent:
     async def best_answer(self, limit: LimitReached) -> Outcome:
         """One extra call, outside the step count, asking for the best answer so far."""
         self.emit(ev.StepStarted, step=self.steps + 1, kind="best_answer")
-        self.messages.append({"role": "user", "content": prompts.BEST_ANSWER.format(
-            reason=limit.detail or limit.limit)})
+        self.history.add_user(prompts.BEST_ANSWER.format(reason=limit.detail or limit.limit))
         try:
             reply = await self.ask(self.steps + 1, kind="best_answer")
         except (LimitReached, RLMError) as exc:

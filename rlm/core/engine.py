@@ -17,7 +17,7 @@ from rlm import events as ev
 from rlm.config import Settings
 from rlm.context import prepare_context
 from rlm.core.agent import Agent, Outcome
-from rlm.core.fit import WindowLookup
+from rlm.core.budget import WindowLookup, Windows
 from rlm.core.loop import EngineLoop
 from rlm.core.run import Run, sandbox_config, sandbox_report
 from rlm.errors import ConfigError
@@ -48,9 +48,10 @@ class RLM:
             its first agent) starts without spawning a process. Those idle workers live
             until ``close()`` (or the end of a ``with RLM(...)`` block, or the process).
             Default ``False``: every process of a run is gone when the run returns.
-        window_lookup: ``async (model) -> tokens | None``, the context window used to refuse
-            an ``llm_query`` prompt too long for its model (default: Ollama's ``/api/show``,
-            litellm's table).
+        window_lookup: ``async (model) -> tokens | None``: each model's running window,
+            instead of asking its server (``rlm.llm.windows``: Ollama's ``/api/show`` and
+            this machine's memory, llama.cpp's ``/props``, vLLM's ``/v1/models``, litellm's
+            table). Every prompt is kept within it.
         settings: settings already resolved (``Settings.resolve``), as the ``rlm`` command
             passes them; then no other setting may be given here.
         **more: any other ``Settings`` field: ``api_base``, ``max_agents``,
@@ -81,7 +82,9 @@ class RLM:
         self._active: tuple[asyncio.AbstractEventLoop, asyncio.Task, Run] | None = None
         self._cancelled = False
         self._keep_warm = keep_warm
-        self._window_lookup = window_lookup
+        # Each model's running window, decided once (a server's window does not change
+        # between runs; asking costs a request).
+        self._windows = Windows(self.settings, env, window_lookup)
         self._checked: set[tuple[str, str | None]] = set()
         self._pool: SandboxPool | None = None
         self._pool_loop: asyncio.AbstractEventLoop | None = None
@@ -191,7 +194,7 @@ class RLM:
             bus.subscribe(subscriber)
         pool = self._pool_for_run()
         run = Run(run_id=uuid.uuid4().hex[:12], settings=self.settings, client=client, bus=bus,
-                  run_dir=run_dir, pool=pool, window_lookup=self._window_lookup)
+                  run_dir=run_dir, pool=pool, windows=self._windows, env=self._env)
         started_at = time.time()
         bus.emit(ev.RunStarted(run_id=run.run_id, task=prompt[:2000], model=model,
                                settings=self.settings.public(),

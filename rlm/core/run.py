@@ -11,15 +11,19 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rlm import events as ev
 from rlm.config import Settings
-from rlm.core.fit import FitChecker, WindowLookup
-from rlm.errors import LimitReached
-from rlm.llm import Completion, Model, TokenCallback
+from rlm.core.budget import Windows, prompt_limit, prompt_tokens, reply_room
+from rlm.core.fit import FitChecker
+from rlm.errors import LimitReached, PromptTooLong
+from rlm.llm import CallOptions, Completion, Model, TokenCallback
+from rlm.llm.providers import is_ollama, local_server
+from rlm.llm.windows import Window
 from rlm.sandbox import SandboxConfig, file_confinement
 from rlm.tree import TreeBuilder
 from rlm.usage import Usage
@@ -48,7 +52,7 @@ class Run:
 
     def __init__(self, *, run_id: str, settings: Settings, client: Model, bus: ev.EventBus,
                  run_dir: Path, pool: SandboxPool | None = None,
-                 window_lookup: WindowLookup | None = None):
+                 windows: Windows | None = None, env: Mapping[str, str] | None = None):
         self.run_id = run_id
         self.settings = settings
         self.client = client
@@ -65,7 +69,10 @@ class Run:
         self._children: dict[str, int] = {}
         self.agent_count = 0
         self.cancelled = False  # set by RLM.cancel(), from any thread
-        self.fit = FitChecker(window_lookup)
+        self.env = env
+        self.windows = windows or Windows(settings, env)
+        self.fit = FitChecker(self.windows, settings)
+        self._servers: dict[str, asyncio.Semaphore] = {}
 
     def emit(self, event: ev.Event) -> ev.Event:
         return self.bus.emit(event)
@@ -111,13 +118,22 @@ class Run:
 
     # --- model calls --------------------------------------------------------------------
     async def ask(self, messages: list[dict], *, model: str, stop: Sequence[str] = (),
-                  on_token: TokenCallback | None = None, grace: float | None = None) -> Completion:
-        """One model call under the run-wide limiter and deadline.
+                  on_token: TokenCallback | None = None,
+                  on_thinking: TokenCallback | None = None,
+                  grace: float | None = None) -> Completion:
+        """One model call, fitted to the model's window, under the run-wide limiter, the
+        model server's own slots (a local server) and the run's deadline.
 
         Args:
             grace: seconds allowed past the deadline (the best-answer call after a limit).
+
+        Raises:
+            PromptTooLong: the prompt and the reply's room do not fit the model's window.
         """
-        async with self.limiter:
+        window = await self.windows.get(model)
+        self._check_fits(messages, model, window)
+        options = self.call_options(model, window, on_thinking)
+        async with self._server_slot(model, window), self.limiter:
             remaining = self.remaining()
             if remaining is not None:
                 remaining = max(remaining, 0) + (grace or 0)
@@ -127,8 +143,8 @@ class Run:
             try:
                 async with asyncio.timeout(remaining):
                     completion = await self.client.complete(
-                        messages, model=model, stop=stop,
-                        max_tokens=self.settings.reply_max_tokens, on_token=on_token)
+                        messages, model=model, stop=stop, on_token=on_token, options=options,
+                        max_tokens=reply_room(window, self.settings))
             except TimeoutError:
                 raise LimitReached("time", f"the run's time limit of "
                                            f"{self.settings.timeout:g} s ran out during a "
@@ -137,3 +153,35 @@ class Run:
             self.usage.record(completion.model or model, completion.prompt_tokens,
                               completion.completion_tokens, completion.cost_usd)
         return completion
+
+    def call_options(self, model: str, window: Window,
+                     on_thinking: TokenCallback | None = None) -> CallOptions:
+        """The same options on every call of ``model`` in this run: its window (Ollama
+        reloads a model whose ``num_ctx`` changes), ``think`` (sent only to a model that can
+        think: anything else refuses ``think: true``), ``keep_alive``."""
+        think = {"on": True, "off": False}.get(self.settings.think) if window.thinking else None
+        return CallOptions(num_ctx=window.num_ctx, think=think,
+                           keep_alive=self.settings.keep_alive if is_ollama(model) else None,
+                           on_thinking=on_thinking)
+
+    def _check_fits(self, messages: list[dict], model: str, window: Window) -> None:
+        limit = prompt_limit(window, self.settings)
+        if limit is None or window.running is None:
+            return
+        tokens = prompt_tokens(messages, model)
+        if tokens > limit:
+            raise PromptTooLong(
+                f"The next prompt to {model} needs about {tokens:,} tokens, but the model runs "
+                f"at {window.running:,} ({window.source}) and {window.running - limit:,} are "
+                f"kept for its reply. Give it a larger window (RLM_NUM_CTX, or num_ctx in "
+                f"a profile), or lower reply_max_tokens.", model=model)
+
+    def _server_slot(self, model: str, window: Window) -> AbstractAsyncContextManager[object]:
+        """Calls to one local server wait here for a slot it can serve (Ollama serves
+        ``OLLAMA_NUM_PARALLEL``, 1 by default; llama.cpp its slots), so a large fan-out
+        queues in the engine, not in the server."""
+        parallel = self.settings.server_parallel or window.parallel
+        server = local_server(model, self.settings.api_base, self.env)
+        if not parallel or server is None:
+            return nullcontext()
+        return self._servers.setdefault(server, asyncio.Semaphore(parallel))

@@ -18,8 +18,32 @@ TokenCallback = Callable[[str], None]
 
 
 @dataclass(frozen=True)
+class CallOptions:
+    """How the engine wants a model run, beyond the messages: the same on every call of a
+    run (a local server reloads a model whose window changes).
+
+    Attributes:
+        num_ctx: Ollama's running window (``options.num_ctx``); other servers ignore it.
+        think: a thinking model thinks (True), does not (False), or as its server decides
+            (None).
+        keep_alive: how long Ollama keeps the model loaded after a call (a duration such
+            as ``"30m"``; ``None``: the server's 5 minutes).
+        on_thinking: receives streamed thinking, apart from the reply's tokens.
+    """
+
+    num_ctx: int | None = None
+    think: bool | None = None
+    keep_alive: str | None = None
+    on_thinking: TokenCallback | None = None
+
+
+@dataclass(frozen=True)
 class Completion:
-    """One model call's reply and its own usage."""
+    """One model call's reply and its own usage.
+
+    ``text`` is the reply alone; a thinking model's thinking is in ``thinking``, never in
+    ``text`` (``rlm.llm.thinking``).
+    """
 
     text: str
     model: str
@@ -27,6 +51,7 @@ class Completion:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     seconds: float = 0.0
+    thinking: str = ""
 
 
 class Model(Protocol):
@@ -40,6 +65,7 @@ class Model(Protocol):
         stop: Sequence[str] = (),
         max_tokens: int | None = None,
         on_token: TokenCallback | None = None,
+        options: CallOptions | None = None,
     ) -> Completion:
-        """Ask ``model`` for one reply; stream text to ``on_token`` when given."""
+        """Ask ``model`` for one reply; stream the reply's text to ``on_token`` when given."""
         ...

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rlm.config import Settings
-from rlm.llm import Completion, Model, TokenCallback
+from rlm.llm import CallOptions, Completion, Model, TokenCallback
 from rlm.llm.http import DirectModel, supports
 from rlm.llm.litellm_model import LiteLLMModel
 from rlm.llm.router import Deployment, RouterModel
@@ -33,11 +33,11 @@ class LocalFirstModel:
         self.fallback = fallback or LiteLLMModel(api_base, env=self.env)
 
     async def complete(self, messages: list[dict], *, model: str, stop: Sequence[str] = (),
-                       max_tokens: int | None = None,
-                       on_token: TokenCallback | None = None) -> Completion:
+                       max_tokens: int | None = None, on_token: TokenCallback | None = None,
+                       options: CallOptions | None = None) -> Completion:
         door = self.direct if supports(model, self.api_base) else self.fallback
         return await door.complete(messages, model=model, stop=stop, max_tokens=max_tokens,
-                                   on_token=on_token)
+                                   on_token=on_token, options=options)
 
     async def aclose(self) -> None:
         """Close the direct door's idle connections of this event loop."""

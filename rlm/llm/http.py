@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from rlm.errors import ConfigError
-from rlm.llm import Completion, TokenCallback
+from rlm.llm import CallOptions, Completion, TokenCallback
 from rlm.llm.failures import Target
 from rlm.llm.pool import Pool
 from rlm.llm.pricing import priced_completion
@@ -39,6 +39,7 @@ from rlm.llm.providers import (
 from rlm.llm.retry import RetryPolicy, default_backoff, with_retries
 from rlm.llm.wire import (
     HTTPStatus,
+    WireReply,
     ollama_request,
     ollama_stream,
     ollama_whole,
@@ -83,31 +84,34 @@ class DirectModel:
         self._pools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     async def complete(self, messages: list[dict], *, model: str, stop: Sequence[str] = (),
-                       max_tokens: int | None = None,
-                       on_token: TokenCallback | None = None) -> Completion:
-        """Ask ``model`` for one reply; stream text to ``on_token`` when given (raises the
-        same typed errors as ``LiteLLMModel.complete``)."""
+                       max_tokens: int | None = None, on_token: TokenCallback | None = None,
+                       options: CallOptions | None = None) -> Completion:
+        """Ask ``model`` for one reply; stream the reply's text to ``on_token`` when given
+        (raises the same typed errors as ``LiteLLMModel.complete``). ``options`` go to
+        Ollama as ``options.num_ctx``, ``think`` and ``keep_alive``."""
         started = time.monotonic()
         model = check_model_string(model)
         ollama = is_ollama(model)
         base = self.api_base_for(model)
         build = ollama_request if ollama else openai_request
         target = Target(model, base, self.timeout)
+        on_thinking = options.on_thinking if options else None
 
-        async def attempt(listen: TokenCallback | None):
+        async def attempt(listen: TokenCallback | None) -> WireReply:
             url, body = build(base, model_name(model), messages, stop, max_tokens,
-                              stream=listen is not None)
-            return await self._request(url, body, ollama, listen)
+                              stream=listen is not None, options=options)
+            return await self._request(url, body, ollama, listen, on_thinking)
 
-        text, usage = await with_retries(attempt, target, self.retry, on_token)
-        return priced_completion(model, messages, text, usage, base, time.monotonic() - started)
+        reply = await with_retries(attempt, target, self.retry, on_token)
+        return priced_completion(model, messages, reply.text, reply.usage, base,
+                                 time.monotonic() - started, thinking=reply.thinking)
 
     def complete_sync(self, messages: list[dict], *, model: str, stop: Sequence[str] = (),
-                      max_tokens: int | None = None,
-                      on_token: TokenCallback | None = None) -> Completion:
+                      max_tokens: int | None = None, on_token: TokenCallback | None = None,
+                      options: CallOptions | None = None) -> Completion:
         """``complete`` for code without an event loop (not from inside a running loop)."""
-        return asyncio.run(self.complete(messages, model=model, stop=stop,
-                                         max_tokens=max_tokens, on_token=on_token))
+        return asyncio.run(self.complete(messages, model=model, stop=stop, max_tokens=max_tokens,
+                                         on_token=on_token, options=options))
 
     def api_base_for(self, model: str) -> str:
         """The server a call to ``model`` goes to (``OLLAMA_HOST`` as the rest of the model
@@ -126,8 +130,8 @@ class DirectModel:
             pool.close()
 
     # --- one HTTP exchange --------------------------------------------------------------
-    async def _request(self, url: str, body: dict, ollama: bool,
-                       on_token: TokenCallback | None) -> tuple[str, tuple[int, int] | None]:
+    async def _request(self, url: str, body: dict, ollama: bool, on_token: TokenCallback | None,
+                       on_thinking: TokenCallback | None) -> WireReply:
         parts = urlsplit(url)
         tls = parts.scheme == "https"
         key = (parts.hostname or "127.0.0.1", parts.port or (443 if tls else 80), tls)
@@ -149,7 +153,8 @@ class DirectModel:
                     continue  # the server closed an idle keep-alive connection: reconnect
                 raise
             try:
-                result = await self._read_reply(reader, headers, status, ollama, on_token)
+                result = await self._read_reply(reader, headers, status, ollama, on_token,
+                                                on_thinking)
             except BaseException:
                 writer.close()
                 raise
@@ -160,15 +165,17 @@ class DirectModel:
             return result
         raise AssertionError("unreachable")
 
-    async def _read_reply(self, reader, headers: dict, status: int, ollama: bool,
-                          on_token: TokenCallback | None):
+    async def _read_reply(self, reader: asyncio.StreamReader, headers: dict[str, str],
+                          status: int, ollama: bool, on_token: TokenCallback | None,
+                          on_thinking: TokenCallback | None) -> WireReply:
         chunks = read_body(reader, headers, self.timeout)
         if status >= 400:
             raise HTTPStatus(status, b"".join([c async for c in chunks]))
         if on_token is None:
             data = json.loads(b"".join([c async for c in chunks]) or b"{}")
             return (ollama_whole if ollama else openai_whole)(data)
-        return await (ollama_stream if ollama else openai_stream)(split_lines(chunks), on_token)
+        stream = ollama_stream if ollama else openai_stream
+        return await stream(split_lines(chunks), on_token, on_thinking)
 
     async def _pool(self) -> Pool:
         loop = asyncio.get_running_loop()

@@ -6,8 +6,9 @@ import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
-from rlm.llm import Completion, TokenCallback
+from rlm.llm import CallOptions, Completion, TokenCallback
 from rlm.llm.failures import Target
 from rlm.llm.litellm_loader import load_litellm
 from rlm.llm.pricing import priced_completion
@@ -21,6 +22,8 @@ from rlm.llm.providers import (
     require_key,
 )
 from rlm.llm.retry import RetryPolicy, default_backoff, with_retries
+from rlm.llm.thinking import ThinkingFilter, split_thinking
+from rlm.llm.wire import WireReply
 
 
 class LiteLLMModel:
@@ -52,9 +55,11 @@ class LiteLLMModel:
         self.retry = RetryPolicy(max(0, int(retries)), backoff, sleep)
 
     async def complete(self, messages: list[dict], *, model: str, stop: Sequence[str] = (),
-                       max_tokens: int | None = None,
-                       on_token: TokenCallback | None = None) -> Completion:
-        """Ask ``model`` for one reply; stream text to ``on_token`` when given.
+                       max_tokens: int | None = None, on_token: TokenCallback | None = None,
+                       options: CallOptions | None = None) -> Completion:
+        """Ask ``model`` for one reply; stream the reply's text to ``on_token`` when given.
+        For Ollama models ``options`` become litellm's ``num_ctx``, ``keep_alive`` and
+        ``reasoning_effort`` (litellm's way to send ``think``).
 
         Raises:
             ConfigError: the model string is not one litellm knows.
@@ -63,18 +68,18 @@ class LiteLLMModel:
             ModelNotFound: the server does not have the model.
             ProviderError: any other failure that retries did not cure.
         """
-        call = self._prepare(messages, model, stop, max_tokens)
+        call = self._prepare(messages, model, stop, max_tokens, options)
         started = time.monotonic()
-        text, usage = await with_retries(call.run, call.target, self.retry, on_token)
-        return priced_completion(model, messages, text, usage, call.target.api_base,
-                                 time.monotonic() - started)
+        reply = await with_retries(call.run, call.target, self.retry, on_token)
+        return priced_completion(model, messages, reply.text, reply.usage, call.target.api_base,
+                                 time.monotonic() - started, thinking=reply.thinking)
 
     def complete_sync(self, messages: list[dict], *, model: str, stop: Sequence[str] = (),
-                      max_tokens: int | None = None,
-                      on_token: TokenCallback | None = None) -> Completion:
+                      max_tokens: int | None = None, on_token: TokenCallback | None = None,
+                      options: CallOptions | None = None) -> Completion:
         """``complete`` for code without an event loop (not from inside a running loop)."""
-        return asyncio.run(self.complete(messages, model=model, stop=stop,
-                                         max_tokens=max_tokens, on_token=on_token))
+        return asyncio.run(self.complete(messages, model=model, stop=stop, max_tokens=max_tokens,
+                                         on_token=on_token, options=options))
 
     def api_base_for(self, model: str) -> str | None:
         """The api base a call to ``model`` uses."""
@@ -82,61 +87,69 @@ class LiteLLMModel:
             return self.api_base
         return ollama_host(self.env) if is_ollama(model) else None
 
-    def _prepare(self, messages, model, stop, max_tokens) -> _Call:
+    def _prepare(self, messages: list[dict], model: str, stop: Sequence[str],
+                 max_tokens: int | None, options: CallOptions | None) -> _Call:
         model = check_model_string(model)
         api_base = self.api_base_for(model)
         key = require_key(model, self.env, api_base)
         litellm = load_litellm()
         if needs_known_provider_check(model):
             check_model_string(model, litellm.provider_list)
-        kwargs = {"model": model, "messages": messages, "api_base": api_base,
-                  "timeout": self.timeout, "max_retries": 0, "num_retries": 0}
+        kwargs: dict[str, Any] = {"model": model, "messages": messages, "api_base": api_base,
+                                  "timeout": self.timeout, "max_retries": 0, "num_retries": 0}
         if stop:
             kwargs["stop"] = list(stop)
         if max_tokens:
             kwargs["max_tokens"] = max_tokens
         if key or (api_base and provider_of(model) in OPENAI_COMPATIBLE):
             kwargs["api_key"] = key or "no-key-needed"
-        return _Call(litellm, kwargs, Target(model, api_base, self.timeout))
+        if options is not None and is_ollama(model):
+            kwargs |= {"num_ctx": options.num_ctx} if options.num_ctx else {}
+            kwargs |= {"keep_alive": options.keep_alive} if options.keep_alive else {}
+            if options.think is not None:
+                kwargs["reasoning_effort"] = "medium" if options.think else "none"
+        on_thinking = options.on_thinking if options else None
+        return _Call(litellm, kwargs, Target(model, api_base, self.timeout), on_thinking)
 
 
 class _Call:
-    """One prepared litellm call: run it (streamed or whole) and read text and usage."""
+    """One prepared litellm call: run it (streamed or whole) and read text, thinking (litellm's
+    ``reasoning_content``, or a ``<think>`` block it left in the content) and usage."""
 
-    def __init__(self, litellm, kwargs: dict, target: Target):
+    def __init__(self, litellm: Any, kwargs: dict[str, Any], target: Target,
+                 on_thinking: TokenCallback | None = None):
         self.litellm = litellm
         self.kwargs = kwargs
         self.target = target
+        self.on_thinking = on_thinking
 
-    async def run(self, on_token: TokenCallback | None) -> tuple[str, tuple[int, int] | None]:
+    async def run(self, on_token: TokenCallback | None) -> WireReply:
         if on_token is None:
             response = await self.litellm.acompletion(**self.kwargs)
-            return _text_of(response), _usage_numbers(getattr(response, "usage", None))
+            message = _first(response, "message")
+            inline, text = split_thinking(getattr(message, "content", None) or "")
+            thinking = getattr(message, "reasoning_content", None) or inline
+            return WireReply(text, thinking, _usage_numbers(getattr(response, "usage", None)))
         response = await self.litellm.acompletion(
             **self.kwargs, stream=True, stream_options={"include_usage": True})
-        parts: list[str] = []
-        usage = None
+        split, usage = ThinkingFilter(on_token, self.on_thinking), None
         async for chunk in response:
             usage = getattr(chunk, "usage", None) or usage
-            piece = _delta_of(chunk)
-            if piece:
-                parts.append(piece)
-                on_token(piece)
-        return "".join(parts), _usage_numbers(usage)
+            delta = _first(chunk, "delta")
+            if getattr(delta, "reasoning_content", None):
+                split.add_thinking(delta.reasoning_content)
+            if getattr(delta, "content", None):
+                split.feed(delta.content)
+        thinking, text = split.finish()
+        return WireReply(text, thinking, _usage_numbers(usage))
 
 
-def _text_of(response) -> str:
+def _first(response: Any, part: str) -> Any:
+    """``response.choices[0].<part>``, or None when the response has no choice."""
     try:
-        return response.choices[0].message.content or ""
+        return getattr(response.choices[0], part, None)
     except (AttributeError, IndexError):
-        return ""
-
-
-def _delta_of(chunk) -> str:
-    try:
-        return chunk.choices[0].delta.content or ""
-    except (AttributeError, IndexError):
-        return ""
+        return None
 
 
 def _usage_numbers(usage) -> tuple[int, int] | None:

@@ -105,7 +105,8 @@ async def aserver_up(host: str | None = None, timeout: float = 2.0) -> bool:
         return False
 
 
-async def alist_models(host: str | None = None, timeout: float = TIMEOUT) -> list[LocalModel]:
+async def alist_models(host: str | None = None, timeout: float = TIMEOUT, *,
+                       with_details: bool = True) -> list[LocalModel]:
     """``list_models`` for async code (describes the models concurrently)."""
     import ollama
 
@@ -115,6 +116,8 @@ async def alist_models(host: str | None = None, timeout: float = TIMEOUT) -> lis
         tags = (await client.list()).models
     except Exception as exc:
         raise not_running(url) from exc
+    if not with_details:
+        return [_local_model(t, None) for t in tags]
     shows = await asyncio.gather(*(_ashow(client, t.model) for t in tags),
                                  return_exceptions=True)
     return [_local_model(t, None if isinstance(s, BaseException) else s)
@@ -125,8 +128,26 @@ async def _ashow(client: ollama.AsyncClient, name: str | None) -> ollama.ShowRes
     return await client.show(name) if name else None
 
 
-async def context_length(model: str, api_base: str | None = None) -> int | None:
-    """The context length Ollama reports for ``model`` (``ollama/x`` or a bare name).
+@dataclass(frozen=True)
+class ModelFacts:
+    """What ``/api/show`` says about a pulled model that decides how to run it.
+
+    ``kv_bytes_per_token`` is the size of its KV cache per token of window at f16 (2 bytes
+    per number, keys and values, every layer, every KV head), ``None`` when ``model_info``
+    does not give the shape.
+    """
+
+    context_length: int | None
+    capabilities: tuple[str, ...] = ()
+    kv_bytes_per_token: int | None = None
+
+    @property
+    def thinking(self) -> bool:
+        return "thinking" in self.capabilities
+
+
+async def describe(model: str, api_base: str | None = None) -> ModelFacts:
+    """``/api/show`` of ``model`` (``ollama/x`` or a bare name), read into ``ModelFacts``.
 
     Raises:
         ServerUnreachable: no Ollama answers at ``api_base`` (default ``OLLAMA_HOST``).
@@ -143,7 +164,29 @@ async def context_length(model: str, api_base: str | None = None) -> int | None:
         raise
     except Exception as exc:
         raise not_running(url) from exc
-    return _context_length(shown.modelinfo or {})
+    info = shown.modelinfo or {}
+    return ModelFacts(_context_length(info), tuple(shown.capabilities or ()),
+                      _kv_bytes_per_token(info))
+
+
+async def model_size(model: str, api_base: str | None = None) -> int:
+    """The pulled model's size in bytes (``/api/tags``), 0 when it is not listed."""
+    name = model_name(model)
+    wanted = (name, name if ":" in name else f"{name}:latest")
+    try:
+        pulled = await alist_models(api_base, with_details=False)
+    except ServerUnreachable:
+        return 0
+    return next((m.size for m in pulled if m.name in wanted), 0)
+
+
+async def context_length(model: str, api_base: str | None = None) -> int | None:
+    """The context length Ollama reports for ``model`` (the trained window).
+
+    Raises:
+        ServerUnreachable, ModelNotFound: as ``describe``.
+    """
+    return (await describe(model, api_base)).context_length
 
 
 def not_pulled(name: str, host: str) -> ModelNotFound:
@@ -159,6 +202,23 @@ def _local_model(tag, shown) -> LocalModel:
                       family=(details.family if details else "") or "",
                       parameter_size=(details.parameter_size if details else "") or "",
                       context_length=_context_length(info))
+
+
+def _kv_bytes_per_token(info: Mapping) -> int | None:
+    """Keys and values of every layer and KV head, f16: ``2 * 2 * layers * kv_heads *
+    head_dim`` bytes (llama.cpp's KV cache at Ollama's default ``OLLAMA_KV_CACHE_TYPE``)."""
+    arch = info.get("general.architecture")
+    if not arch:
+        return None
+    layers = info.get(f"{arch}.block_count")
+    heads = info.get(f"{arch}.attention.head_count")
+    kv_heads = info.get(f"{arch}.attention.head_count_kv") or heads
+    head_dim = info.get(f"{arch}.attention.key_length")
+    if not head_dim and heads and info.get(f"{arch}.embedding_length"):
+        head_dim = int(info[f"{arch}.embedding_length"]) // int(heads)
+    if not (layers and kv_heads and head_dim):
+        return None
+    return 2 * 2 * int(layers) * int(kv_heads) * int(head_dim)
 
 
 def _context_length(info: Mapping) -> int | None:
@@ -230,9 +290,11 @@ def _reverse(name: str) -> tuple[int, ...]:
 __all__ = [
     "DEFAULT_OLLAMA_HOST",
     "LocalModel",
+    "ModelFacts",
     "alist_models",
     "aserver_up",
     "context_length",
+    "describe",
     "list_models",
     "memory_bytes",
     "not_pulled",

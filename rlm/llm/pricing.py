@@ -59,12 +59,13 @@ def context_window(model: str) -> int | None:
 
 def priced_completion(model: str, messages: list[dict], text: str,
                       usage: tuple[int, int] | None, api_base: str | None,
-                      seconds: float) -> Completion:
+                      seconds: float, thinking: str = "") -> Completion:
     """A call's ``Completion``: the server's token counts (tiktoken's where it reported
-    none) and the price of those tokens."""
+    none; thinking is written by the model too) and the price of those tokens."""
     prompt, completion = usage if usage and any(usage) else (0, 0)
     prompt = prompt or count_messages(messages, model)
-    if not completion and text:
-        completion = count_tokens(text, model)
+    if not completion and (text or thinking):
+        completion = count_tokens(text, model) + count_tokens(thinking, model)
     return Completion(text=text, model=model, prompt_tokens=prompt, completion_tokens=completion,
-                      cost_usd=cost_usd(model, prompt, completion, api_base), seconds=seconds)
+                      cost_usd=cost_usd(model, prompt, completion, api_base), seconds=seconds,
+                      thinking=thinking)

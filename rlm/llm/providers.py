@@ -8,6 +8,7 @@ hosted model with no key fails before any request is sent.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from urllib.parse import urlparse
 
@@ -148,3 +149,14 @@ def ollama_host(env: Mapping[str, str]) -> str:
     """``OLLAMA_HOST`` from ``env`` as a URL; ``http://127.0.0.1:11434`` when unset."""
     raw = (env.get("OLLAMA_HOST") or "").strip()
     return normalize_host(raw) if raw else DEFAULT_OLLAMA_HOST
+
+
+def local_server(model: str, api_base: str | None, env: Mapping[str, str] | None) -> str | None:
+    """The local server a call to ``model`` goes to (Ollama, or an OpenAI-compatible server
+    named by an api base), or ``None`` for a hosted provider."""
+    if is_ollama(model):
+        return normalize_host(api_base) if api_base else ollama_host(
+            os.environ if env is None else env)
+    if provider_of(model) in OPENAI_COMPATIBLE and api_base:
+        return api_base.rstrip("/")
+    return None

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rlm.errors import ProviderError
-from rlm.llm import Completion, Model, TokenCallback
+from rlm.llm import CallOptions, Completion, Model, TokenCallback
 from rlm.llm.pricing import priced_completion
 from rlm.llm.providers import is_ollama, ollama_host
 
@@ -69,11 +69,14 @@ class RouterModel:
 
     # --- the Model protocol -------------------------------------------------------------
     async def complete(self, messages: list[dict], *, model: str, stop: Sequence[str] = (),
-                       max_tokens: int | None = None,
-                       on_token: TokenCallback | None = None) -> Completion:
+                       max_tokens: int | None = None, on_token: TokenCallback | None = None,
+                       options: CallOptions | None = None) -> Completion:
+        """A call for a deployment group goes through the Router (``options`` are not
+        passed to its hosts yet); any other model goes to the fallback."""
         if model not in self.groups:
             return await self.fallback.complete(messages, model=model, stop=stop,
-                                                  max_tokens=max_tokens, on_token=on_token)
+                                                max_tokens=max_tokens, on_token=on_token,
+                                                options=options)
         started = time.monotonic()
         kwargs: dict[str, Any] = {"model": model, "messages": messages, "stream": True,
                                   "stream_options": {"include_usage": True}}

@@ -11,7 +11,8 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from rlm.llm import Completion, TokenCallback
+from rlm.llm import CallOptions, Completion, TokenCallback
+from rlm.llm.thinking import split_thinking
 
 Reply = str | Callable[[list[dict], str], str]
 
@@ -21,6 +22,7 @@ class Call:
     messages: list[dict]
     model: str
     stop: tuple[str, ...]
+    options: CallOptions | None = None
 
 
 class ScriptedModel:
@@ -50,10 +52,10 @@ class ScriptedModel:
         self.max_in_flight = 0
 
     async def complete(self, messages: list[dict], *, model: str, stop: Sequence[str] = (),
-                       max_tokens: int | None = None,
-                       on_token: TokenCallback | None = None) -> Completion:
+                       max_tokens: int | None = None, on_token: TokenCallback | None = None,
+                       options: CallOptions | None = None) -> Completion:
         with self._lock:
-            self.calls.append(Call([dict(m) for m in messages], model, tuple(stop)))
+            self.calls.append(Call([dict(m) for m in messages], model, tuple(stop), options))
             reply = self._next()
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
@@ -61,8 +63,11 @@ class ScriptedModel:
             if self.delay:
                 await asyncio.sleep(self.delay)
             text = reply(messages, model) if callable(reply) else reply
+            thinking, text = split_thinking(text)  # a scripted <think> block, as a server sends
             if self.honor_stop:
                 text = _cut_at_stop(text, stop)
+            if thinking and options is not None and options.on_thinking is not None:
+                options.on_thinking(thinking)
             if on_token:
                 for i in range(0, len(text), self.stream_chunk):
                     on_token(text[i:i + self.stream_chunk])
@@ -71,7 +76,8 @@ class ScriptedModel:
                 self.in_flight -= 1
         prompt_chars = sum(len(str(m.get("content", ""))) for m in messages)
         return Completion(text=text, model=model, prompt_tokens=max(1, prompt_chars // 4),
-                          completion_tokens=max(1, len(text) // 4))
+                          completion_tokens=max(1, (len(text) + len(thinking)) // 4),
+                          thinking=thinking)
 
     def _next(self) -> Reply:
         if callable(self._replies):

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from rlm.llm import TokenCallback
+from rlm.llm import CallOptions, TokenCallback
+from rlm.llm.thinking import ThinkingFilter, split_thinking
 
 
 class HTTPStatus(Exception):
@@ -35,7 +37,21 @@ def _error_words(status: int, body: bytes) -> str:
     return " ".join(str(text).split())[:300] or f"HTTP {status}"
 
 
-def openai_request(base, name, messages, stop, max_tokens, stream):
+Usage = tuple[int, int] | None  # (prompt, completion) tokens as the server reported them
+
+
+@dataclass
+class WireReply:
+    """What a server answered: the reply, the thinking apart from it, the usage."""
+
+    text: str
+    thinking: str
+    usage: Usage
+
+
+def openai_request(base: str, name: str, messages: list[dict], stop: Sequence[str],
+                   max_tokens: int | None, stream: bool,
+                   options: CallOptions | None = None) -> tuple[str, dict[str, Any]]:
     body: dict[str, Any] = {"model": name, "messages": messages, "stream": stream}
     body |= {"stream_options": {"include_usage": True}} if stream else {}
     body |= {"stop": list(stop)} if stop else {}
@@ -43,26 +59,37 @@ def openai_request(base, name, messages, stop, max_tokens, stream):
     return f"{base}/chat/completions", body
 
 
-def ollama_request(base, name, messages, stop, max_tokens, stream):
-    options = {"stop": list(stop)} if stop else {}
-    options |= {"num_predict": max_tokens} if max_tokens else {}
-    return f"{base}/api/chat", {"model": name, "messages": messages, "stream": stream,
-                                "options": options}
+def ollama_request(base: str, name: str, messages: list[dict], stop: Sequence[str],
+                   max_tokens: int | None, stream: bool,
+                   options: CallOptions | None = None) -> tuple[str, dict[str, Any]]:
+    settings: dict[str, Any] = {"stop": list(stop)} if stop else {}
+    settings |= {"num_predict": max_tokens} if max_tokens else {}
+    body: dict[str, Any] = {"model": name, "messages": messages, "stream": stream}
+    if options is not None:
+        settings |= {"num_ctx": options.num_ctx} if options.num_ctx else {}
+        body |= {"think": options.think} if options.think is not None else {}
+        body |= {"keep_alive": options.keep_alive} if options.keep_alive else {}
+    return f"{base}/api/chat", body | {"options": settings}
 
 
 # --- replies ------------------------------------------------------------------------------
-def openai_whole(data: dict) -> tuple[str, tuple[int, int] | None]:
+def openai_whole(data: dict) -> WireReply:
     message = ((data.get("choices") or [{}])[0].get("message")) or {}
-    return message.get("content") or "", openai_usage(data.get("usage"))
+    reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
+    inline, text = split_thinking(message.get("content") or "")
+    return WireReply(text, reasoning or inline, openai_usage(data.get("usage")))
 
 
-def openai_usage(usage: dict | None) -> tuple[int, int] | None:
+def openai_usage(usage: dict | None) -> Usage:
     return (int(usage.get("prompt_tokens") or 0),
             int(usage.get("completion_tokens") or 0)) if usage else None
 
 
-async def openai_stream(lines: AsyncIterator[bytes], on_token: TokenCallback):
-    parts, usage = [], None
+async def openai_stream(lines: AsyncIterator[bytes], on_token: TokenCallback,
+                        on_thinking: TokenCallback | None = None) -> WireReply:
+    """Server-sent events: ``reasoning_content`` (llama.cpp) or ``reasoning`` (vLLM) is
+    thinking, and so is a ``<think>`` block at the start of the content."""
+    split, usage = ThinkingFilter(on_token, on_thinking), None
     async for line in lines:
         data = line[5:].strip() if line.startswith(b"data:") else b""
         if data == b"[DONE]":
@@ -71,36 +98,48 @@ async def openai_stream(lines: AsyncIterator[bytes], on_token: TokenCallback):
             continue
         event = json.loads(data)
         for choice in event.get("choices") or ():
-            piece = (choice.get("delta") or {}).get("content")
-            if piece:
-                parts.append(piece)
-                on_token(piece)
+            delta = choice.get("delta") or {}
+            if delta.get("reasoning_content") or delta.get("reasoning"):
+                split.add_thinking(delta.get("reasoning_content") or delta["reasoning"])
+            if delta.get("content"):
+                split.feed(delta["content"])
         usage = openai_usage(event.get("usage")) or usage
     async for _ in lines:  # read to the end so the connection can be reused
         pass
-    return "".join(parts), usage
+    thinking, text = split.finish()
+    return WireReply(text, thinking, usage)
 
 
-def ollama_whole(data: dict) -> tuple[str, tuple[int, int] | None]:
-    text = (data.get("message") or {}).get("content") or ""
-    return text, (int(data.get("prompt_eval_count") or 0), int(data.get("eval_count") or 0))
+def ollama_whole(data: dict) -> WireReply:
+    message = data.get("message") or {}
+    inline, text = split_thinking(message.get("content") or "")
+    return WireReply(text, message.get("thinking") or inline, _ollama_usage(data))
 
 
-async def ollama_stream(lines: AsyncIterator[bytes], on_token: TokenCallback):
-    parts, usage = [], None
+def _ollama_usage(data: dict) -> Usage:
+    return int(data.get("prompt_eval_count") or 0), int(data.get("eval_count") or 0)
+
+
+async def ollama_stream(lines: AsyncIterator[bytes], on_token: TokenCallback,
+                        on_thinking: TokenCallback | None = None) -> WireReply:
+    """NDJSON: ``message.thinking`` (a request with ``think``) is thinking, and so is a
+    ``<think>`` block at the start of the content (older servers, ``think`` absent)."""
+    split, usage = ThinkingFilter(on_token, on_thinking), None
     async for line in lines:
         if not line.strip():
             continue
         event = json.loads(line)
         if event.get("error"):
             raise HTTPStatus(500, line)
-        piece = (event.get("message") or {}).get("content")
-        if piece:
-            parts.append(piece)
-            on_token(piece)
+        message = event.get("message") or {}
+        if message.get("thinking"):
+            split.add_thinking(message["thinking"])
+        if message.get("content"):
+            split.feed(message["content"])
         if event.get("done"):
-            usage = (int(event.get("prompt_eval_count") or 0), int(event.get("eval_count") or 0))
-    return "".join(parts), usage
+            usage = _ollama_usage(event)
+    thinking, text = split.finish()
+    return WireReply(text, thinking, usage)
 
 
 # --- HTTP/1.1 framing ---------------------------------------------------------------------

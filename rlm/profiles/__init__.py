@@ -15,6 +15,9 @@ A profile file::
     [depth_models]                     # optional: the model of the agents at a depth
     2 = "ollama/qwen2.5:3b"
 
+    [num_ctx]                          # optional: the window a local model runs at
+    "ollama/llama3" = 8192             # (else [limits] num_ctx, RLM_NUM_CTX, or a default)
+
     [limits]                           # any of the RLM_* limits
     max_depth = 2
     max_steps = 20
@@ -48,7 +51,8 @@ from rlm.llm.router import Deployment
 LIMIT_KEYS = {d.name: {float: (int, float), tuple: list}.get(d.kind, d.kind)
               for d in DECLARED if d.profile == "limits"}
 TOP_SETTINGS = tuple(d.name for d in DECLARED if d.profile == "top")
-TOP_KEYS = {"description", "local_only", "depth_models", "limits", "deployments", "router",
+TOP_KEYS = {"description", "local_only", "depth_models", "num_ctx", "limits", "deployments",
+            "router",
             *TOP_SETTINGS}
 DEPLOYMENT_KEYS = {"model", "name", "api_base", "api_key_env", "weight", "rpm", "tpm",
                    "max_parallel_requests", "timeout"}
@@ -126,6 +130,9 @@ def parse_profile(text: str, *, name: str, path: str = "<string>") -> Profile:
     depth_models = _depth_models(data.get("depth_models", {}), path)
     if depth_models:
         profile.settings["depth_models"] = depth_models
+    model_num_ctx = _num_ctx_table(data.get("num_ctx", {}), path)
+    if model_num_ctx:
+        profile.settings["model_num_ctx"] = model_num_ctx
     profile.deployments = [_deployment(d, path, i) for i, d in
                            enumerate(data.get("deployments", []))]
     profile.router = dict(data.get("router", {}))
@@ -158,6 +165,14 @@ def _limits(limits: Any, path: str) -> dict[str, Any]:
         raise ConfigError(f"Profile {path}: [limits] must be a table.")
     _check_keys(limits, set(LIMIT_KEYS), path, "limits.")
     return {k: _typed(limits, k, LIMIT_KEYS[k], path) for k in limits}
+
+
+def _num_ctx_table(table: Any, path: str) -> dict[str, int]:
+    if not isinstance(table, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in table.values()):
+        raise ConfigError(f"Profile {path}: [num_ctx] wants lines like "
+                          f'"ollama/llama3" = 8192 (a model and its window in tokens).')
+    return {str(model): int(tokens) for model, tokens in table.items()}
 
 
 def _depth_models(table: Any, path: str) -> dict[int, str]:

@@ -134,6 +134,19 @@ class Sandbox:
                            f"restarted and its variables are gone.")
         return bool(outcome.reply.get("ok")), _clean(str(outcome.reply.get("value")))
 
+    async def set_variable(self, name: str, value: Any) -> bool:
+        """Set the variable ``name`` of the worker to a JSON ``value``; False when the worker
+        could not take it (it died doing so: a fresh one will be started by the next call)."""
+        async with self._lock:
+            self._check_open()
+            try:
+                await self._ensure_worker()
+                outcome = await self._exchange({"op": "setvar", "name": name, "value": value})
+            except asyncio.CancelledError:
+                self._drop_worker()
+                raise
+        return outcome.reply is not None and not outcome.timed_out
+
     async def close(self) -> None:
         """Kill the worker's process group. Idempotent.
 

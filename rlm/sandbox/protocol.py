@@ -9,6 +9,8 @@ Host -> worker requests (``id`` counts host requests; the worker answers with th
                paths) or None, and comes back as what confinement ran
     ``exec``   ``{code, limit}`` -> ``done`` with the action's outcome
     ``getvar`` ``{name}`` -> ``done`` with ``{ok, value}``
+    ``setvar`` ``{name, value}`` -> ``done``: sets a variable to a JSON value (the engine
+               keeps an agent's folded history there)
 Worker -> host:
     ``ready``  sent once, after the imports: the worker waits for ``load``
     ``call``   ``{name, payload}``; the host answers ``reply`` ``{result}`` or ``{error}``
@@ -32,7 +34,7 @@ HEADER_BYTES = 4
 MAX_FRAME = 1 << 30  # a frame larger than this is a protocol error, not an allocation
 MARKER_ENV = "RLM_SANDBOX_RUN"  # every worker carries <run id>.<worker number>
 EXIT_MEMORY = 86  # the worker's own machinery ran out of memory
-REQUESTS = ("load", "exec", "getvar")
+REQUESTS = ("load", "exec", "getvar", "setvar")
 CALLS = ("llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched")
 
 

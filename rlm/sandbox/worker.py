@@ -73,6 +73,10 @@ class Worker:
             ok, value = False, format_error(exc)
         return {"op": "done", "id": msg["id"], "ok": ok, "value": value}
 
+    def do_setvar(self, msg: dict[str, Any]) -> dict[str, Any]:
+        self.ns.globals[str(msg.get("name", ""))] = msg.get("value")
+        return {"op": "done", "id": msg["id"], "ok": True}
+
     def do_exec(self, msg: dict[str, Any]) -> dict[str, Any]:
         self.actions += 1
         limit = msg.get("limit")

@@ -227,3 +227,12 @@ async def test_show_vars_lists_the_users_variables_only(text_source):
     assert result.stdout == ("context: str, 23 chars: 'the magic number is 42\\n'\n"
                              "items: list, 3 items: [1, 2, 3]\n"
                              "name: str, 3 chars: 'abc'\n")
+
+
+async def test_the_host_can_set_a_variable_the_code_then_reads(text_source):
+    async with await start(text_source) as box:
+        assert await box.set_variable("history", [{"step": 1, "output": "a"}])
+        assert await box.set_variable("history", [{"step": 1, "output": "a"},
+                                                  {"step": 2, "output": "b"}])
+        result = await box.run("print([h['output'] for h in history])")
+    assert result.stdout == "['a', 'b']\n"

@@ -52,6 +52,16 @@ class FakeModel:
     tools: bool = False
     vision: bool = False
     template: ChatTemplate | None = None  # None: ChatML for qwen families, else Llama 3
+    layers: int = 32      # with kv_heads, the KV cache: 2*2*32*8*128 = 128 KiB per token
+    kv_heads: int = 8
+
+    def shape(self) -> dict:
+        """The attention shape ``model_info`` gives (``<arch>.block_count`` ...), from which
+        the KV cache's size per token follows; Llama 3 8B's by default."""
+        arch = self.family
+        return {f"{arch}.block_count": self.layers, f"{arch}.embedding_length": 4096,
+                f"{arch}.attention.head_count": 32,
+                f"{arch}.attention.head_count_kv": self.kv_heads}
 
     def chat_template(self) -> ChatTemplate:
         if self.template is not None:
@@ -84,7 +94,8 @@ class FakeModel:
                 "template": self.chat_template().text, "details": self.details(),
                 "model_info": {"general.architecture": self.family,
                                "general.parameter_count": 8_030_261_248,
-                               f"{self.family}.context_length": self.context_length},
+                               f"{self.family}.context_length": self.context_length,
+                               **self.shape()},
                 "capabilities": self.capabilities(), "modified_at": "2025-01-01T00:00:00Z"}
 
 
