@@ -26,13 +26,16 @@ TIMEOUT = 5.0  # seconds for one discovery request: a local server answers in mi
 
 @dataclass(frozen=True)
 class LocalModel:
-    """A pulled model. ``context_length`` comes from ``/api/show`` (``None`` if not said)."""
+    """A pulled model. ``context_length`` (the trained window), ``capabilities`` and
+    ``kv_bytes_per_token`` come from ``/api/show`` (empty when not described)."""
 
     name: str
     size: int = 0
     family: str = ""
     parameter_size: str = ""
     context_length: int | None = None
+    capabilities: tuple[str, ...] = ()
+    kv_bytes_per_token: int | None = None
 
     @property
     def model(self) -> str:
@@ -201,7 +204,9 @@ def _local_model(tag, shown) -> LocalModel:
     return LocalModel(name=tag.model or "", size=int(tag.size or 0),
                       family=(details.family if details else "") or "",
                       parameter_size=(details.parameter_size if details else "") or "",
-                      context_length=_context_length(info))
+                      context_length=_context_length(info),
+                      capabilities=tuple(getattr(shown, "capabilities", None) or ()),
+                      kv_bytes_per_token=_kv_bytes_per_token(info))
 
 
 def _kv_bytes_per_token(info: Mapping) -> int | None:

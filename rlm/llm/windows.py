@@ -103,23 +103,33 @@ def ollama_parallel(env: Mapping[str, str]) -> int:
 
 
 async def _ollama_window(model: str, host: str, asked: int | None, parallel: int) -> Window:
-    from rlm.llm.ollama import describe, memory_bytes, model_size
+    from rlm.llm.ollama import describe, model_size
 
     facts = await describe(model, host)
-    trained = facts.context_length
+    size = await model_size(model, host) if _is_this_machine(host) and not asked else 0
+    return ollama_window(model, host, facts.context_length, facts.kv_bytes_per_token, size,
+                         asked=asked, parallel=parallel, thinking=facts.thinking)
+
+
+def ollama_window(model: str, host: str, trained: int | None, kv_bytes_per_token: int | None,
+                  size: int, *, asked: int | None = None, parallel: int = 1,
+                  thinking: bool = False) -> Window:
+    """The window of a pulled Ollama model from what ``/api/show`` and ``/api/tags`` said
+    (``rlm models`` and the TUI's picker call this for every pulled model)."""
+    from rlm.llm.ollama import memory_bytes
+
     if asked:
         running = min(asked, trained) if trained else asked
         source = "the num_ctx setting" + (f" (capped at the trained {trained:,})"
                                           if trained and asked > trained else "")
     elif _is_this_machine(host):
-        size = await model_size(model, host)
-        running, source = default_num_ctx(trained, facts.kv_bytes_per_token, size,
-                                          memory_bytes(), parallel)
+        running, source = default_num_ctx(trained, kv_bytes_per_token, size, memory_bytes(),
+                                          parallel)
     else:
         running = min(trained or REMOTE_DEFAULT_NUM_CTX, REMOTE_DEFAULT_NUM_CTX)
         source = "default for a server on another machine (set RLM_NUM_CTX to change it)"
     return Window(model, running, trained, source, num_ctx=running, parallel=parallel,
-                  thinking=facts.thinking)
+                  thinking=thinking)
 
 
 def default_num_ctx(trained: int | None, kv_bytes_per_token: int | None, model_bytes: int,

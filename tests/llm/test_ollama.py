@@ -41,9 +41,10 @@ def test_list_models_reads_tags_and_the_context_length_from_show(ollama_server):
         FakeModel("llama3:latest", size=5 * GB, family="llama", parameter_size="8.0B",
                   context_length=8192))
     models = list_models(ollama_server.url)
+    kv = 2 * 2 * 32 * 8 * 128  # the fake's Llama 3 shape: 128 KiB of KV cache per token
     assert models == [
-        LocalModel("qwen2.5-coder:7b", 4 * GB, "qwen2", "7.6B", 32768),
-        LocalModel("llama3:latest", 5 * GB, "llama", "8.0B", 8192)]
+        LocalModel("qwen2.5-coder:7b", 4 * GB, "qwen2", "7.6B", 32768, ("completion",), kv),
+        LocalModel("llama3:latest", 5 * GB, "llama", "8.0B", 8192, ("completion",), kv)]
     assert models[0].model == "ollama_chat/qwen2.5-coder:7b"
     shown = [r.body["model"] for r in ollama_server.requests if r.path == "/api/show"]
     assert shown == ["qwen2.5-coder:7b", "llama3:latest"]
