@@ -47,6 +47,8 @@ class RunStarted(Event):
     # What confines sandbox code: {"files": "landlock (ABI 7)" | "off ..." | "none: <why>",
     # "network": "off" | "allowed"}.
     sandbox: dict[str, str] = field(default_factory=dict)
+    # Each model's window as the run uses it: {model: {running, trained, source, ...}}.
+    windows: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)

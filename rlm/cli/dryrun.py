@@ -11,6 +11,7 @@ from typing import Any
 
 from rlm.cli.main import EXIT_OK
 from rlm.cli.plan import preflight_all, resolve_models
+from rlm.config import Settings
 
 
 def dry_run(plan, args) -> int:
@@ -60,7 +61,7 @@ def size_context(plan, settings) -> dict[str, Any]:
         "context": {k: v for k, v in info.items() if k != "preview"},
         "context_tokens": context_tokens,
         "first_call_tokens": first_tokens,
-        "window": _window(model, api_base),
+        "windows": {name: _window(name, settings) for name in dict.fromkeys([model, sub_model])},
         "first_call_cost_usd": pricing.cost_usd(model, first_tokens, 0, api_base),
         "read_all_once_cost_usd": pricing.cost_usd(sub_model, context_tokens, 0, api_base),
     }
@@ -74,14 +75,13 @@ def _as_text(value: Any, read_folder) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
-def _window(model: str, api_base: str | None) -> int | None:
-    """The model's context window (``rlm.llm.windows``); ``None`` when it cannot be said."""
-    from rlm.llm.windows import trained_window
+def _window(model: str, settings: Settings) -> dict[str, Any]:
+    """The model's window as the run will use it (``rlm.llm.windows``)."""
+    from rlm.core.budget import Windows, prompt_limit, reply_room
 
-    try:
-        return asyncio.run(trained_window(model, api_base))
-    except Exception:  # noqa: BLE001  (a nicety: the preflight said the model works)
-        return None
+    window = asyncio.run(Windows(settings).get(model))
+    return {**window.to_dict(), "reply_room": reply_room(window, settings),
+            "prompt_limit": prompt_limit(window, settings)}
 
 
 def render(facts: dict[str, Any], settings) -> str:
@@ -90,7 +90,7 @@ def render(facts: dict[str, Any], settings) -> str:
                      if isinstance(ctx.get(k), int))
     where = ctx.get("path") or ("the question itself" if facts["question"] and
                                 ctx.get("source") is None else "given text")
-    window = facts["window"]
+    window = facts["windows"][settings.model]["running"]
     times = (f" ({facts['context_tokens'] / window:.1f}x the model's {window:,}-token window; "
              f"the agents read it through code)" if window else "")
     limits = (f"max_depth {settings.max_depth}, max_steps {settings.max_steps}, max_agents "
@@ -102,6 +102,8 @@ def render(facts: dict[str, Any], settings) -> str:
              f"  question:   {_short(facts['question'])}",
              f"  model:      {settings.model}  (reachable)",
              f"  sub_model:  {settings.query_model or settings.model}",
+             *(f"  window:     {name}: {_window_words(w)}"
+               for name, w in facts["windows"].items()),
              f"  context:    {where}: {ctx.get('type', '?')}, {size}",
              f"              about {facts['context_tokens']:,} tokens{times}",
              (f"  first call: about {facts['first_call_tokens']:,} prompt tokens "
@@ -121,6 +123,18 @@ def render(facts: dict[str, Any], settings) -> str:
     lines += [f"  note:       {n}" for n in facts["notes"]]
     lines += [f"  warning:    {w}" for w in facts["warnings"]]
     return "\n".join(lines)
+
+
+def _window_words(window: dict[str, Any]) -> str:
+    """``runs at 4,096 tokens of its trained 131,072 (why); reply room 1,024``."""
+    running, trained = window["running"], window["trained"]
+    if not running:
+        return "unknown (nothing is checked; set RLM_NUM_CTX if the server has a limit)"
+    of = f" of its trained {trained:,}" if trained and trained != running else ""
+    sent = ", sent as num_ctx" if window["num_ctx"] else ""
+    think = "; can think" if window["thinking"] else ""
+    return (f"runs at {running:,} tokens{of} ({window['source']}{sent}); "
+            f"{window['reply_room']:,} kept for each reply{think}")
 
 
 def _short(text: str, limit: int = 100) -> str:

@@ -35,7 +35,9 @@ def gather() -> dict:
             "OLLAMA_HOST", "").strip() else "default"},
         "local_models": [{"model": m.model, "name": m.name, "size_bytes": m.size,
                           "parameter_size": m.parameter_size, "family": m.family,
-                          "context_length": m.context_length} for m in local],
+                          "context_length": m.context_length,
+                          "window": _window(m, host).to_dict(),
+                          "capabilities": list(m.capabilities)} for m in local],
         "hosted_providers": [{"provider": p, "example": HOSTED_DEFAULTS.get(p, f"{p}/<model>")}
                              for p in hosted_providers()],
         "rlm_model": os.environ.get("RLM_MODEL") or None,
@@ -43,18 +45,35 @@ def gather() -> dict:
     }
 
 
-def _sandbox() -> dict[str, str]:
-    """What confines sandbox code with the settings in the environment (defaults if they
-    are broken: ``rlm run`` says what is wrong with them)."""
+def _window(local, host: str):
+    """The window ``rlm run`` would run a pulled model at, with the settings here."""
+    from rlm.llm.windows import ollama_parallel, ollama_window
+
+    settings = _settings()
+    asked = settings.model_num_ctx.get(local.model) or settings.num_ctx
+    return ollama_window(local.model, host, local.context_length, local.kv_bytes_per_token,
+                         local.size, asked=asked, parallel=ollama_parallel(os.environ),
+                         thinking="thinking" in local.capabilities)
+
+
+def _settings():
+    """The settings in the environment (defaults if they are broken: ``rlm run`` says what
+    is wrong with them)."""
     from rlm.config import Settings
-    from rlm.core.run import sandbox_report
     from rlm.errors import ConfigError
 
     try:
-        settings = Settings.resolve()
+        return Settings.resolve()
     except ConfigError:
-        settings = Settings()
-    return sandbox_report(settings)
+        return Settings()
+
+
+def _sandbox() -> dict[str, str]:
+    """What confines sandbox code with the settings in the environment (defaults if they
+    are broken: ``rlm run`` says what is wrong with them)."""
+    from rlm.core.run import sandbox_report
+
+    return sandbox_report(_settings())
 
 
 def render(facts: dict) -> str:
@@ -68,11 +87,18 @@ def render(facts: dict) -> str:
     if ollama["up"] and not facts["local_models"]:
         lines.append("  no models pulled: run `ollama pull llama3`")
     if facts["local_models"]:
-        lines.append(f"  {'MODEL':<36} {'SIZE':>9} {'PARAMS':>7} {'CONTEXT':>8}")
+        lines.append(f"  {'MODEL':<36} {'SIZE':>9} {'PARAMS':>7} {'RUNS AT':>8} "
+                     f"{'TRAINED':>8}")
         for m in facts["local_models"]:
-            context = f"{m['context_length']:,}" if m["context_length"] else "?"
+            trained = f"{m['context_length']:,}" if m["context_length"] else "?"
+            running = f"{m['window']['running']:,}" if m["window"]["running"] else "?"
+            think = "  can think" if "thinking" in m["capabilities"] else ""
             lines.append(f"  {m['model']:<36} {_size(m['size_bytes']):>9} "
-                         f"{m['parameter_size'] or '?':>7} {context:>8}")
+                         f"{m['parameter_size'] or '?':>7} {running:>8} {trained:>8}{think}")
+        sources = {m["window"]["source"] for m in facts["local_models"]}
+        lines += [f"  runs at: {source}" for source in sorted(sources)]
+        lines.append("  (rlm sends each model's window on every call; RLM_NUM_CTX, or "
+                     "[num_ctx] in a profile, sets it)")
     providers = facts["hosted_providers"]
     if providers:
         lines.append("Hosted providers with a key set: " + ", ".join(

@@ -189,7 +189,8 @@ class RLM:
     async def _run(self, prompt: str, source, task_is_context: bool, client: Model, model: str,
                    run_dir: Path, trace_path: str | Path | None) -> RLMResult:
         bus = ev.EventBus()
-        writer = self._open_trace(bus, trace_path, model)
+        windows = await self._decide_windows(model)
+        writer = self._open_trace(bus, trace_path, model, windows)
         for subscriber in self._subscribers:
             bus.subscribe(subscriber)
         pool = self._pool_for_run()
@@ -199,7 +200,7 @@ class RLM:
         bus.emit(ev.RunStarted(run_id=run.run_id, task=prompt[:2000], model=model,
                                settings=self.settings.public(),
                                trace_path=str(writer.path) if writer else None,
-                               sandbox=sandbox_report(self.settings)))
+                               sandbox=sandbox_report(self.settings), windows=windows))
         run.reserve_agent()
         root = Agent(run, agent_id=run.new_agent_id(None), parent_id=None, depth=0,
                      task=prompt, source=source, model=self.settings.model_for_depth(0) or model,
@@ -243,12 +244,20 @@ class RLM:
                 self._active = None
                 self._cancelled = False
 
-    def _open_trace(self, bus: ev.EventBus, path: str | Path | None,
-                    model: str) -> TraceWriter | None:
+    async def _decide_windows(self, model: str) -> dict[str, dict]:
+        """The running windows of the models this run starts with (root, ``llm_query``),
+        decided now so that the trace header and the first event say them."""
+        names = dict.fromkeys([self.settings.model_for_depth(0) or model,
+                               self.settings.query_model or model])
+        return {name: (await self._windows.get(name)).to_dict() for name in names}
+
+    def _open_trace(self, bus: ev.EventBus, path: str | Path | None, model: str,
+                    windows: dict[str, dict]) -> TraceWriter | None:
         if path is None:
             return None
-        writer = TraceWriter(path, {"model": model, "settings": self.settings.public(),
-                                    "sandbox": sandbox_report(self.settings)}, env=self._env)
+        header = {"model": model, "settings": self.settings.public(),
+                  "sandbox": sandbox_report(self.settings), "windows": windows}
+        writer = TraceWriter(path, header, env=self._env)
         bus.subscribe(writer)
         return writer
 

@@ -145,6 +145,8 @@ def default_num_ctx(trained: int | None, kv_bytes_per_token: int | None, model_b
     """
     ceiling = min(trained or MAX_DEFAULT_NUM_CTX, MAX_DEFAULT_NUM_CTX)
     floor = min(OLLAMA_DEFAULT_NUM_CTX, ceiling)
+    if trained and trained <= floor:
+        return trained, "the model's trained window"
     if not kv_bytes_per_token or not ram_bytes:
         return floor, "Ollama's default (the model's shape or this machine's memory is unknown)"
     spare = MEMORY_SHARE * ram_bytes - model_bytes
@@ -156,8 +158,9 @@ def default_num_ctx(trained: int | None, kv_bytes_per_token: int | None, model_b
     if window * 2 <= ceiling and fits < window:
         return window, (f"Ollama's default: {gib:.0f} GiB of RAM leave no room for a bigger "
                         f"KV cache next to the weights")
-    return window, (f"default for {gib:.0f} GiB of RAM: its KV cache ({cache:.1f} GiB) and "
-                    f"the weights fit in half of it")
+    what = "the model's trained window" if window == trained else f"default for {gib:.0f} GiB"
+    return window, (f"{what}: its KV cache ({cache:.1f} GiB) and the weights fit in half "
+                    f"the RAM")
 
 
 def _is_this_machine(host: str) -> bool:

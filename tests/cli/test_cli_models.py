@@ -27,12 +27,18 @@ def test_models_lists_the_pulled_models_and_the_providers_with_keys(model_env):
                         context_length=32768)]
     with OllamaServer(models=pulled) as server:
         url = server.url
-        done = rlm("models", env={"OLLAMA_HOST": url, "GROQ_API_KEY": KEY})
+        done = rlm("models", env={"OLLAMA_HOST": url, "GROQ_API_KEY": KEY,
+                                  "RLM_NUM_CTX": "16384"})
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == f"Ollama: up at {url}"
-    assert lines[2].split() == ["ollama_chat/llama3:latest", "4.7", "GB", "8.0B", "8,192"]
-    assert lines[3].split() == ["ollama_chat/qwen2.5:7b", "4.7", "GB", "7.6B", "32,768"]
+    assert lines[1].split() == ["MODEL", "SIZE", "PARAMS", "RUNS", "AT", "TRAINED"]
+    # The window it runs at beside the one it was trained for: the setting, capped.
+    assert lines[2].split() == ["ollama_chat/llama3:latest", "4.7", "GB", "8.0B", "8,192",
+                                "8,192"]
+    assert lines[3].split() == ["ollama_chat/qwen2.5:7b", "4.7", "GB", "7.6B", "16,384",
+                                "32,768"]
+    assert "runs at: the num_ctx setting" in done.stdout
     assert "Hosted providers with a key set: groq" in done.stdout
     assert "--model groq/llama-3.3-70b-versatile" in done.stdout
     assert KEY not in done.stdout + done.stderr
@@ -46,6 +52,7 @@ def test_models_json(model_env):
     assert facts["ollama"] == {"host": url, "up": True, "from": "OLLAMA_HOST"}
     (model,) = facts["local_models"]
     assert (model["model"], model["context_length"]) == ("ollama_chat/llama3:latest", 8192)
+    assert model["window"]["trained"] == 8192 and model["window"]["running"] <= 8192
     assert facts["hosted_providers"] == [] and facts["rlm_model"] is None
 
 
@@ -61,3 +68,13 @@ def test_models_says_when_nothing_is_pulled(model_env):
         done = rlm("models", env={"OLLAMA_HOST": server.url, "RLM_MODEL": "ollama/llama3"})
     assert "no models pulled: run `ollama pull llama3`" in done.stdout
     assert "RLM_MODEL: ollama/llama3" in done.stdout
+
+
+def test_a_thinking_model_says_so_and_a_small_one_runs_at_its_trained_window(model_env):
+    pulled = [FakeModel("qwen3:8b", family="qwen3", thinking=True, context_length=40960),
+              FakeModel("tiny:latest", context_length=2048)]
+    with OllamaServer(models=pulled) as server:
+        done = rlm("models", env={"OLLAMA_HOST": server.url})
+    qwen3, tiny = done.stdout.splitlines()[2:4]
+    assert qwen3.endswith("40,960  can think")
+    assert tiny.split()[-2:] == ["2,048", "2,048"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import OllamaServer
+from tests.servers import FakeModel, OllamaServer
 
 slow = pytest.mark.slow  # these start litellm in a fresh process: seconds each
 
@@ -129,6 +129,7 @@ def test_a_server_that_is_down_exits_2_with_what_to_do(closed_url):
 
 
 def test_dry_run_checks_everything_but_calls_no_model(ollama_server, tmp_path):
+    ollama_server.models = [FakeModel("llama3:latest", size=300_000_000)]  # fits any RAM
     context = tmp_path / "big.txt"
     context.write_text("word " * 20_000 + "\nThe magic number is 1.\n")
     done = rlm("run", "What is the magic number?", "--context", str(context),
@@ -138,12 +139,15 @@ def test_dry_run_checks_everything_but_calls_no_model(ollama_server, tmp_path):
     assert "model:      ollama/llama3  (reachable)" in done.stdout
     assert f"context:    {context}: str, 100,024 chars" in done.stdout
     assert "about 20,00" in done.stdout and "8,192-token window" in done.stdout
+    assert ("window:     ollama/llama3: runs at 8,192 tokens (the model's trained window: "
+            "its KV cache (1.0 GiB)") in done.stdout and "1,024 kept for each reply" in done.stdout
     assert ollama_server.chat_requests() == []
     assert [r.path for r in ollama_server.requests].count("/api/tags") >= 1
     as_json = rlm("run", "q", "--model", "ollama/llama3", "--dry-run", "--json")
     facts = json.loads(as_json.stdout)
     assert facts["dry_run"] is True and facts["models"] == ["ollama/llama3"]
-    assert facts["context_tokens"] >= 1 and facts["window"] == 8192
+    window = facts["windows"]["ollama/llama3"]
+    assert facts["context_tokens"] >= 1 and (window["running"], window["trained"]) == (8192, 8192)
     assert ollama_server.chat_requests() == []
     assert not list((Path(os.environ["XDG_DATA_HOME"])).rglob("*.jsonl"))  # no trace written
 

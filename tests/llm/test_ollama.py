@@ -131,3 +131,17 @@ def test_base_and_text_tags_come_last():
 def test_ties_go_to_the_name():
     assert pick_default([local("mistral:7b"), local("gemma2:9b")], max_bytes=16 * GB) == \
         "gemma2:9b"
+
+
+def test_the_default_window_is_what_the_machine_can_hold():
+    from rlm.llm.windows import default_num_ctx
+
+    kv, gib = 2 * 2 * 32 * 8 * 128, 2 ** 30  # Llama 3 8B: 128 KiB of KV cache per token
+    weights = 4_700_000_000
+    assert default_num_ctx(131_072, kv, weights, 16 * gib)[0] == 16_384  # 3.3 GB spare
+    assert default_num_ctx(131_072, kv, weights, 64 * gib)[0] == 32_768  # capped
+    assert default_num_ctx(131_072, kv, weights, 8 * gib)[0] == 4096     # Ollama's own
+    assert default_num_ctx(8192, kv, weights, 64 * gib)[0] == 8192       # its trained one
+    assert default_num_ctx(2048, kv, weights, 64 * gib) == (2048, "the model's trained window")
+    assert default_num_ctx(131_072, kv, weights, 16 * gib, parallel=4)[0] == 4096
+    assert default_num_ctx(131_072, None, weights, 16 * gib)[0] == 4096  # shape unknown
