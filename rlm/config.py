@@ -104,6 +104,18 @@ class Settings:
     allow_network: bool = setting(False, "let sandbox code open network connections")
     reply_max_tokens: int | None = setting(
         1024, "tokens a model may write in one reply")
+    connect_timeout: float = setting(
+        10.0, "seconds to open a connection to a model server", env="RLM_CONNECT_TIMEOUT",
+        minimum=0, metavar="S")
+    first_byte_timeout: float = setting(
+        180.0, "seconds from a request to the first piece of its reply (a local server may "
+        "be loading the model first)", env="RLM_FIRST_BYTE_TIMEOUT", minimum=0, metavar="S")
+    chunk_timeout: float = setting(
+        60.0, "seconds a streamed reply may pause between two pieces", env="RLM_CHUNK_TIMEOUT",
+        minimum=0, metavar="S")
+    call_timeout: float = setting(
+        600.0, "seconds for one model call, its retries and their waits included",
+        env="RLM_CALL_TIMEOUT", flag=True, minimum=0, metavar="S")
     num_ctx: int | None = setting(
         None, "tokens a local model runs at (Ollama's num_ctx, sent on every call; for an "
         "OpenAI-compatible server, its window when it does not say)", env="RLM_NUM_CTX",

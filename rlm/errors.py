@@ -52,6 +52,11 @@ class ProviderError(ModelError):
     """The provider answered with an error that retries did not cure."""
 
 
+class ModelTimeout(ProviderError):
+    """A model server took longer than a timeout allows (connect, first byte, between two
+    streamed pieces, or the whole call); the message names the setting to change."""
+
+
 class SandboxError(RLMError):
     """The sandbox worker could not start or broke its protocol."""
 

@@ -40,7 +40,8 @@ class Event:
 @dataclass(kw_only=True)
 class RunStarted(Event):
     run_id: str
-    task: str
+    task: str  # at most TASK_PREVIEW_CHARS of it
+    task_chars: int = 0
     model: str
     settings: dict[str, Any] = field(default_factory=dict)
     trace_path: str | None = None
@@ -51,11 +52,20 @@ class RunStarted(Event):
     windows: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+TASK_PREVIEW_CHARS = 2000  # a task is kept once, in full, as the context or the prompt file
+
+
+def task_preview(task: str) -> str:
+    """What events carry of a task: its start (``task_chars`` says how long it is)."""
+    return task if len(task) <= TASK_PREVIEW_CHARS else task[:TASK_PREVIEW_CHARS]
+
+
 @dataclass(kw_only=True)
 class AgentStarted(Event):
-    task: str
+    task: str  # at most TASK_PREVIEW_CHARS of it: a task can be a 30 MB prompt
     model: str
     context_info: dict[str, Any] = field(default_factory=dict)
+    task_chars: int = 0  # the whole task's length
 
 
 @dataclass(kw_only=True)
@@ -83,6 +93,20 @@ class ModelReplied(Event):
     cost_usd: float = 0.0
     seconds: float = 0.0
     thinking: str = ""  # a thinking model's thinking, kept and shown, never parsed
+
+
+@dataclass(kw_only=True)
+class ModelWaiting(Event):
+    """A model call of this agent has been waiting ``seconds`` (since ``since``, a wall
+    clock time) with nothing back: for a slot of its server (``reason`` "slot") or for the
+    reply's first piece ("reply"). Sent after 5 s, then 10, 20, 40 ...; what the agent does
+    next ends the wait."""
+
+    step: int
+    model: str
+    seconds: float
+    since: float
+    reason: str = "reply"
 
 
 @dataclass(kw_only=True)
@@ -164,7 +188,8 @@ class RunFinished(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.__name__: cls
     for cls in (
-        RunStarted, AgentStarted, StepStarted, TokenDelta, ModelReplied, HistoryFolded,
+        RunStarted, AgentStarted, StepStarted, TokenDelta, ModelWaiting, ModelReplied,
+        HistoryFolded,
         CodeStarted, Observation, SubCall, AgentStatus, AgentFinished, RunFinished,
     )
 }

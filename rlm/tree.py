@@ -26,9 +26,10 @@ class AgentNode:
     agent_id: str
     parent_id: str | None
     depth: int
-    task: str
+    task: str  # the start of it: ``task_chars`` says how long the whole task is
     model: str = ""
     status: str = "running"
+    task_chars: int = 0
     steps: int = 0
     answer: str | None = None
     limit_hit: str | None = None
@@ -57,6 +58,7 @@ class AgentNode:
             "parent_id": self.parent_id,
             "depth": self.depth,
             "task": self.task,
+            "task_chars": self.task_chars or len(self.task),
             "model": self.model,
             "status": self.status,
             "steps": self.steps,
@@ -101,7 +103,8 @@ class TreeBuilder:
     def _start(self, event: ev.AgentStarted) -> None:
         node = AgentNode(
             agent_id=event.agent_id, parent_id=event.parent_id, depth=event.depth,
-            task=event.task, model=event.model, started=event.ts,
+            task=event.task, task_chars=event.task_chars or len(event.task), model=event.model,
+            started=event.ts,
             context_info=dict(event.context_info),
         )
         node.events.append(event)

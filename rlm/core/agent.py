@@ -21,6 +21,7 @@ from rlm.core.observe import cut_text, render_action
 from rlm.core.parse import OBSERVATION_STOP, Reply, parse_reply
 from rlm.core.run import Run, sandbox_config
 from rlm.core.subcalls import SubCalls
+from rlm.core.waiting import WaitCallback
 from rlm.errors import Cancelled, LimitReached, RLMError
 from rlm.sandbox import Sandbox
 
@@ -76,7 +77,8 @@ class Agent:
     # --- the loop -----------------------------------------------------------------------
     async def run_to_end(self) -> Outcome:
         """Run the agent and always finish it with an ``AgentFinished`` event."""
-        self.emit(ev.AgentStarted, task=self.task, model=self.model,
+        self.emit(ev.AgentStarted, task=ev.task_preview(self.task), task_chars=len(self.task),
+                  model=self.model,
                   context_info=_public_info(self.source.info))
         outcome = Outcome("failed", error="the agent did not finish")
         try:
@@ -131,7 +133,8 @@ class Agent:
 
         completion = await self.run.ask(
             self.messages, model=self.model, stop=[OBSERVATION_STOP], on_token=on_token,
-            on_thinking=on_thinking, grace=BEST_ANSWER_GRACE if kind == "best_answer" else None)
+            on_thinking=on_thinking, on_wait=self.waiting(step, self.model),
+            grace=BEST_ANSWER_GRACE if kind == "best_answer" else None)
         reply = parse_reply(completion.text)  # the reply alone: thinking never reaches it
         self.history.add_reply(step, reply.text)
         self.emit(ev.ModelReplied, step=step, text=reply.text, model=completion.model or self.model,
@@ -139,6 +142,13 @@ class Agent:
                   completion_tokens=completion.completion_tokens, cost_usd=completion.cost_usd,
                   seconds=time.monotonic() - started, thinking=completion.thinking)
         return reply
+
+    def waiting(self, step: int, model: str) -> WaitCallback:
+        """Says, as a ``ModelWaiting`` event, that a call of this agent is waiting."""
+        def on_wait(seconds: float, reason: str, since: float) -> None:
+            self.emit(ev.ModelWaiting, step=step, model=model, seconds=seconds, since=since,
+                      reason=reason)
+        return on_wait
 
     async def keep_in_window(self, step: int) -> None:
         """Fold the oldest turns into ``history`` when the next call would not leave the

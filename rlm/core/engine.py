@@ -197,7 +197,8 @@ class RLM:
         run = Run(run_id=uuid.uuid4().hex[:12], settings=self.settings, client=client, bus=bus,
                   run_dir=run_dir, pool=pool, windows=self._windows, env=self._env)
         started_at = time.time()
-        bus.emit(ev.RunStarted(run_id=run.run_id, task=prompt[:2000], model=model,
+        bus.emit(ev.RunStarted(run_id=run.run_id, task=ev.task_preview(prompt),
+                               task_chars=len(prompt), model=model,
                                settings=self.settings.public(),
                                trace_path=str(writer.path) if writer else None,
                                sandbox=sandbox_report(self.settings), windows=windows))

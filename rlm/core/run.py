@@ -20,6 +20,7 @@ from rlm import events as ev
 from rlm.config import Settings
 from rlm.core.budget import Windows, prompt_limit, prompt_tokens, reply_room
 from rlm.core.fit import FitChecker
+from rlm.core.waiting import WaitCallback, Watch
 from rlm.errors import LimitReached, PromptTooLong
 from rlm.llm import CallOptions, Completion, Model, TokenCallback
 from rlm.llm.providers import is_ollama, local_server
@@ -120,11 +121,14 @@ class Run:
     async def ask(self, messages: list[dict], *, model: str, stop: Sequence[str] = (),
                   on_token: TokenCallback | None = None,
                   on_thinking: TokenCallback | None = None,
+                  on_wait: WaitCallback | None = None,
                   grace: float | None = None) -> Completion:
         """One model call, fitted to the model's window, under the run-wide limiter, the
         model server's own slots (a local server) and the run's deadline.
 
         Args:
+            on_wait: told ``(seconds, reason)`` after 5 s, 10 s, 20 s ... while the call waits
+                for its server's slot or for the first piece of its reply.
             grace: seconds allowed past the deadline (the best-answer call after a limit).
 
         Raises:
@@ -132,8 +136,17 @@ class Run:
         """
         window = await self.windows.get(model)
         self._check_fits(messages, model, window)
-        options = self.call_options(model, window, on_thinking)
+        watch = Watch(on_wait)
+        options = self.call_options(model, window, watch.heard(on_thinking))
+        async with watch:
+            return await self._call(messages, model, stop, watch.heard(on_token), options,
+                                    window, grace, watch)
+
+    async def _call(self, messages: list[dict], model: str, stop: Sequence[str],
+                    on_token: TokenCallback | None, options: CallOptions, window: Window,
+                    grace: float | None, watch: Watch) -> Completion:
         async with self._server_slot(model, window), self.limiter:
+            watch.reason = "reply"
             remaining = self.remaining()
             if remaining is not None:
                 remaining = max(remaining, 0) + (grace or 0)

@@ -70,7 +70,8 @@ class SubCalls:
             self._emit_sub("llm_query", prompt, model, error=refusal, started=started)
             return refusal
         try:
-            completion = await self.run.ask([{"role": "user", "content": prompt}], model=model)
+            completion = await self.run.ask([{"role": "user", "content": prompt}], model=model,
+                                            on_wait=self.agent.waiting(self.agent.steps, model))
         except (RLMError, LimitReached) as exc:
             self._emit_sub("llm_query", prompt, model, error=str(exc), started=started)
             return f"[llm_query failed: {exc}]"

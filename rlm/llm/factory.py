@@ -18,6 +18,7 @@ from rlm.config import Settings
 from rlm.llm import CallOptions, Completion, Model, TokenCallback
 from rlm.llm.http import DirectModel, supports
 from rlm.llm.litellm_model import LiteLLMModel
+from rlm.llm.retry import Timeouts
 from rlm.llm.router import Deployment, RouterModel
 
 
@@ -26,11 +27,12 @@ class LocalFirstModel:
     it (a local server), else through litellm."""
 
     def __init__(self, api_base: str | None = None, *, env: Mapping[str, str] | None = None,
-                 direct: Model | None = None, fallback: Model | None = None):
+                 direct: Model | None = None, fallback: Model | None = None,
+                 timeouts: Timeouts | None = None):
         self.api_base = api_base or None
         self.env = os.environ if env is None else env
-        self.direct = direct or DirectModel(api_base, env=self.env)
-        self.fallback = fallback or LiteLLMModel(api_base, env=self.env)
+        self.direct = direct or DirectModel(api_base, env=self.env, timeouts=timeouts)
+        self.fallback = fallback or LiteLLMModel(api_base, env=self.env, timeouts=timeouts)
 
     async def complete(self, messages: list[dict], *, model: str, stop: Sequence[str] = (),
                        max_tokens: int | None = None, on_token: TokenCallback | None = None,
@@ -59,12 +61,19 @@ def make_model(settings: Settings, *, deployments: Sequence[Deployment] = (),
         env: where keys and ``OLLAMA_HOST`` are read (default ``os.environ``).
     """
     env = os.environ if env is None else env
+    timeouts = timeouts_of(settings)
     client: Model
     if settings.direct_http:
-        client = LocalFirstModel(settings.api_base, env=env)
+        client = LocalFirstModel(settings.api_base, env=env, timeouts=timeouts)
     else:
-        client = LiteLLMModel(settings.api_base, env=env)
+        client = LiteLLMModel(settings.api_base, env=env, timeouts=timeouts)
     if deployments:
         return RouterModel(deployments, router_options=router_options,
                            api_base=settings.api_base, env=env, fallback=client)
     return client
+
+
+def timeouts_of(settings: Settings) -> Timeouts:
+    """The doors' timeouts from the run's settings (``RLM_CONNECT_TIMEOUT``, ...)."""
+    return Timeouts(connect=settings.connect_timeout, first_byte=settings.first_byte_timeout,
+                    chunk=settings.chunk_timeout, call=settings.call_timeout)

@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlparse
 
-from rlm.errors import ModelError, ModelNotFound, ProviderError, RLMError, ServerUnreachable
+from rlm.errors import (
+    ModelError,
+    ModelNotFound,
+    ModelTimeout,
+    ProviderError,
+    RLMError,
+    ServerUnreachable,
+)
 from rlm.llm.providers import bad_model, is_ollama, key_rejected, model_name
 
 RETRY_STATUSES = (408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529)
@@ -26,6 +35,76 @@ class Target:
     model: str
     api_base: str | None
     timeout: float | None
+
+
+class CallTimedOut(TimeoutError):
+    """A door waited too long: ``what`` is ``connect``, ``first_byte``, ``chunk`` or ``call``
+    (the whole call, retries included), ``seconds`` how long it waited."""
+
+    def __init__(self, what: str, seconds: float):
+        super().__init__(f"{what} timed out after {seconds:g} s")
+        self.what, self.seconds = what, seconds
+
+
+TIMEOUT_WORDS = {
+    "connect": ("no connection within {s:g} s", "RLM_CONNECT_TIMEOUT",
+                "is it up, and is the address right?"),
+    "first_byte": ("nothing back within {s:g} s of the request", "RLM_FIRST_BYTE_TIMEOUT",
+                   "it may be stuck, or still loading the model"),
+    "chunk": ("the reply stopped midway: nothing for {s:g} s", "RLM_CHUNK_TIMEOUT",
+              "it may be stuck or overloaded"),
+    "call": ("the call took more than {s:g} s, retries included", "RLM_CALL_TIMEOUT",
+             "the model may be too slow for this machine"),
+}
+
+
+def server_words(target: Target) -> str:
+    """How a message names where a call went: ``Ollama at http://...``, ``the server at
+    http://.../v1``, or the provider."""
+    if is_ollama(target.model) and target.api_base:
+        return f"Ollama at {target.api_base}"
+    if target.api_base:
+        return f"The server at {target.api_base}"
+    return f"{target.model.split('/', 1)[0] or 'The provider'}"
+
+
+def timed_out(exc: CallTimedOut, target: Target, tries: int) -> ProviderError:
+    """One line: the server, what timed out, after how long, and the setting to change."""
+    what, setting, why = TIMEOUT_WORDS.get(exc.what, TIMEOUT_WORDS["call"])
+    after = f" (tried {tries} times)" if tries > 1 else ""
+    return ModelTimeout(f"{server_words(target)}, {target.model}: {what.format(s=exc.seconds)}"
+                        f"{after}; {why}. If it is only slow, raise {setting}.",
+                        model=target.model)
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """Seconds a 429 or 503 asks to wait (``Retry-After``: seconds or an HTTP date;
+    ``retry-after-ms`` as the OpenAI and Groq clients read it), or ``None``."""
+    if status_of(exc) not in (429, 503):
+        return None
+    headers = getattr(exc, "headers", None) or getattr(exc, "litellm_response_headers", None) \
+        or getattr(getattr(exc, "response", None), "headers", None) or {}
+    try:
+        found = {str(k).lower(): str(v) for k, v in dict(headers).items()}
+    except (TypeError, ValueError):
+        return None
+    if found.get("retry-after-ms"):
+        try:
+            return max(0.0, float(found["retry-after-ms"]) / 1000)
+        except ValueError:
+            pass
+    raw = found.get("retry-after", "").strip()
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def status_of(exc: BaseException) -> int | None:
@@ -96,6 +175,8 @@ def to_typed(exc: BaseException, target: Target, tries: int) -> RLMError:
     """The typed error, with what to do, for the last failure of a call."""
     if isinstance(exc, RLMError):
         return exc
+    if isinstance(exc, CallTimedOut):
+        return timed_out(exc, target, tries)
     model, status, kind = target.model, status_of(exc), kind_of(exc)
     if "LLM Provider NOT provided" in str(exc):
         return bad_model(model, "unknown provider")
@@ -141,8 +222,11 @@ def _provider_error(exc: BaseException, target: Target, tries: int) -> ModelErro
                              f"server may be overloaded, or the model too slow for this "
                              f"machine.", model=model)
     if status == 429:
-        return ProviderError(f"{model} is rate-limited (429){after}: {detail(exc)} Wait a "
-                             f"minute, or lower RLM_MAX_CONCURRENCY.", model=model)
+        asked = retry_after(exc)
+        wait = (f" The server asks to wait {asked:g} s, longer than the call may take "
+                f"(RLM_CALL_TIMEOUT)." if asked is not None else "")
+        return ProviderError(f"{model} is rate-limited (429){after}: {detail(exc)}{wait} Wait "
+                             f"a minute, or lower RLM_MAX_CONCURRENCY.", model=model)
     if is_connection_error(exc):
         return ServerUnreachable(f"The connection to {target.api_base or model} kept failing"
                                  f"{after}: {detail(exc)}", model=model)

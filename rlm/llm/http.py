@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from rlm.errors import ConfigError
 from rlm.llm import CallOptions, Completion, TokenCallback
-from rlm.llm.failures import Target
+from rlm.llm.failures import CallTimedOut, Target
 from rlm.llm.pool import Pool
 from rlm.llm.pricing import priced_completion
 from rlm.llm.providers import (
@@ -36,16 +36,14 @@ from rlm.llm.providers import (
     ollama_host,
     provider_of,
 )
-from rlm.llm.retry import RetryPolicy, default_backoff, with_retries
+from rlm.llm.retry import RetryPolicy, Timeouts, default_backoff, with_retries
 from rlm.llm.wire import (
     HTTPStatus,
     WireReply,
     ollama_request,
     ollama_stream,
-    ollama_whole,
     openai_request,
     openai_stream,
-    openai_whole,
     read_body,
     read_head,
     split_lines,
@@ -68,19 +66,23 @@ class DirectModel:
         api_key: sent as ``Authorization: Bearer``; default: the provider's key variable
             (``OPENAI_API_KEY`` for ``openai/``), none for Ollama.
         env: where keys and ``OLLAMA_HOST`` are read (default ``os.environ``).
-        timeout: seconds to wait for each piece of a reply (a slow model may stream slowly).
+        timeouts: connect, first byte, between two streamed pieces, the whole call
+            (``rlm.llm.retry.Timeouts``; the settings ``RLM_*_TIMEOUT``).
         retries, backoff, sleep: the retry policy (``rlm.llm.retry.RetryPolicy``).
+
+    Replies are always streamed, also when nobody listens to tokens: a server that stops
+    answering is then noticed within ``timeouts.chunk``, not only at the end of the call.
     """
 
     def __init__(self, api_base: str | None = None, *, api_key: str | None = None,
-                 env: Mapping[str, str] | None = None, timeout: float = 600.0,
+                 env: Mapping[str, str] | None = None, timeouts: Timeouts | None = None,
                  retries: int = 3, backoff: Callable[[int], float] = default_backoff,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
         self.api_base = api_base.rstrip("/") if api_base else None
         self.api_key = api_key
         self.env = os.environ if env is None else env
-        self.timeout = timeout
-        self.retry = RetryPolicy(max(0, int(retries)), backoff, sleep)
+        self.timeouts = timeouts or Timeouts()
+        self.retry = RetryPolicy(max(0, int(retries)), backoff, sleep, self.timeouts.call)
         self._pools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     async def complete(self, messages: list[dict], *, model: str, stop: Sequence[str] = (),
@@ -94,13 +96,13 @@ class DirectModel:
         ollama = is_ollama(model)
         base = self.api_base_for(model)
         build = ollama_request if ollama else openai_request
-        target = Target(model, base, self.timeout)
+        target = Target(model, base, self.timeouts.first_byte)
         on_thinking = options.on_thinking if options else None
 
         async def attempt(listen: TokenCallback | None) -> WireReply:
             url, body = build(base, model_name(model), messages, stop, max_tokens,
-                              stream=listen is not None, options=options)
-            return await self._request(url, body, ollama, listen, on_thinking)
+                              stream=True, options=options)
+            return await self._request(url, body, ollama, listen or _ignore, on_thinking)
 
         reply = await with_retries(attempt, target, self.retry, on_token)
         return priced_completion(model, messages, reply.text, reply.usage, base,
@@ -142,11 +144,10 @@ class DirectModel:
                 f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
                 f"Accept: {accept}\r\nUser-Agent: rlm\r\n{self._auth(ollama)}\r\n").encode()
         for fresh_try in (False, True):
-            reader, writer, reused = await pool.open(key)
+            reader, writer, reused = await pool.open(key, self.timeouts.connect)
             try:
                 writer.write(head + payload)
-                async with asyncio.timeout(self.timeout):
-                    status, headers = await read_head(reader)
+                status, headers = await self._read_head(reader)
             except (OSError, asyncio.IncompleteReadError):
                 writer.close()
                 if reused and not fresh_try:
@@ -168,14 +169,19 @@ class DirectModel:
     async def _read_reply(self, reader: asyncio.StreamReader, headers: dict[str, str],
                           status: int, ollama: bool, on_token: TokenCallback | None,
                           on_thinking: TokenCallback | None) -> WireReply:
-        chunks = read_body(reader, headers, self.timeout)
+        chunks = read_body(reader, headers, first=self.timeouts.first_byte,
+                           between=self.timeouts.chunk)
         if status >= 400:
-            raise HTTPStatus(status, b"".join([c async for c in chunks]))
-        if on_token is None:
-            data = json.loads(b"".join([c async for c in chunks]) or b"{}")
-            return (ollama_whole if ollama else openai_whole)(data)
+            raise HTTPStatus(status, b"".join([c async for c in chunks]), headers)
         stream = ollama_stream if ollama else openai_stream
-        return await stream(split_lines(chunks), on_token, on_thinking)
+        return await stream(split_lines(chunks), on_token or _ignore, on_thinking)
+
+    async def _read_head(self, reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
+        try:
+            async with asyncio.timeout(self.timeouts.first_byte):
+                return await read_head(reader)
+        except TimeoutError:
+            raise CallTimedOut("first_byte", self.timeouts.first_byte) from None
 
     async def _pool(self) -> Pool:
         loop = asyncio.get_running_loop()
@@ -187,3 +193,7 @@ class DirectModel:
     def _auth(self, ollama: bool) -> str:
         key = self.api_key if ollama else self.api_key or self.env.get(KEY_VARS["openai"][0])
         return f"Authorization: Bearer {key}\r\n" if key else ""
+
+
+def _ignore(text: str) -> None:
+    """Where streamed tokens go when nobody listens."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from rlm.llm import CallOptions, Completion, TokenCallback
-from rlm.llm.failures import Target
+from rlm.llm.failures import CallTimedOut, Target, kind_of
 from rlm.llm.litellm_loader import load_litellm
 from rlm.llm.pricing import priced_completion
 from rlm.llm.providers import (
@@ -21,7 +21,7 @@ from rlm.llm.providers import (
     provider_of,
     require_key,
 )
-from rlm.llm.retry import RetryPolicy, default_backoff, with_retries
+from rlm.llm.retry import RetryPolicy, Timeouts, default_backoff, with_retries
 from rlm.llm.thinking import ThinkingFilter, split_thinking
 from rlm.llm.wire import WireReply
 
@@ -40,19 +40,20 @@ class LiteLLMModel:
         api_base: sent with every call. When unset, Ollama models go to ``OLLAMA_HOST``
             (default ``http://127.0.0.1:11434``), since litellm itself only reads
             ``OLLAMA_API_BASE``.
-        timeout: seconds per try (``None``: litellm's default).
+        timeouts: first byte (litellm's own request timeout), between two streamed pieces,
+            the whole call (``rlm.llm.retry.Timeouts``; the settings ``RLM_*_TIMEOUT``).
         env: where keys and ``OLLAMA_HOST`` are read (default ``os.environ``).
         retries, backoff, sleep: the retry policy (``rlm.llm.retry.RetryPolicy``).
     """
 
     def __init__(self, api_base: str | None = None, *, retries: int = 3,
-                 timeout: float | None = 600, env: Mapping[str, str] | None = None,
+                 timeouts: Timeouts | None = None, env: Mapping[str, str] | None = None,
                  backoff: Callable[[int], float] = default_backoff,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
         self.api_base = api_base or None
-        self.timeout = timeout
+        self.timeouts = timeouts or Timeouts()
         self.env = os.environ if env is None else env
-        self.retry = RetryPolicy(max(0, int(retries)), backoff, sleep)
+        self.retry = RetryPolicy(max(0, int(retries)), backoff, sleep, self.timeouts.call)
 
     async def complete(self, messages: list[dict], *, model: str, stop: Sequence[str] = (),
                        max_tokens: int | None = None, on_token: TokenCallback | None = None,
@@ -96,7 +97,8 @@ class LiteLLMModel:
         if needs_known_provider_check(model):
             check_model_string(model, litellm.provider_list)
         kwargs: dict[str, Any] = {"model": model, "messages": messages, "api_base": api_base,
-                                  "timeout": self.timeout, "max_retries": 0, "num_retries": 0}
+                                  "timeout": self.timeouts.first_byte, "max_retries": 0,
+                                  "num_retries": 0}
         if stop:
             kwargs["stop"] = list(stop)
         if max_tokens:
@@ -109,7 +111,8 @@ class LiteLLMModel:
             if options.think is not None:
                 kwargs["reasoning_effort"] = "medium" if options.think else "none"
         on_thinking = options.on_thinking if options else None
-        return _Call(litellm, kwargs, Target(model, api_base, self.timeout), on_thinking)
+        return _Call(litellm, kwargs, Target(model, api_base, self.timeouts.first_byte),
+                     self.timeouts, on_thinking)
 
 
 class _Call:
@@ -117,23 +120,23 @@ class _Call:
     ``reasoning_content``, or a ``<think>`` block it left in the content) and usage."""
 
     def __init__(self, litellm: Any, kwargs: dict[str, Any], target: Target,
-                 on_thinking: TokenCallback | None = None):
+                 timeouts: Timeouts, on_thinking: TokenCallback | None = None):
         self.litellm = litellm
         self.kwargs = kwargs
         self.target = target
+        self.timeouts = timeouts
         self.on_thinking = on_thinking
 
     async def run(self, on_token: TokenCallback | None) -> WireReply:
         if on_token is None:
-            response = await self.litellm.acompletion(**self.kwargs)
+            response = await self._ask()
             message = _first(response, "message")
             inline, text = split_thinking(getattr(message, "content", None) or "")
             thinking = getattr(message, "reasoning_content", None) or inline
             return WireReply(text, thinking, _usage_numbers(getattr(response, "usage", None)))
-        response = await self.litellm.acompletion(
-            **self.kwargs, stream=True, stream_options={"include_usage": True})
+        response = await self._ask(stream=True, stream_options={"include_usage": True})
         split, usage = ThinkingFilter(on_token, self.on_thinking), None
-        async for chunk in response:
+        async for chunk in _paced(response, self.timeouts):
             usage = getattr(chunk, "usage", None) or usage
             delta = _first(chunk, "delta")
             if getattr(delta, "reasoning_content", None):
@@ -142,6 +145,31 @@ class _Call:
                 split.feed(delta.content)
         thinking, text = split.finish()
         return WireReply(text, thinking, _usage_numbers(usage))
+
+
+    async def _ask(self, **extra: Any) -> Any:
+        try:
+            return await self.litellm.acompletion(**self.kwargs, **extra)
+        except Exception as exc:
+            if kind_of(exc) in ("Timeout", "APITimeoutError"):  # litellm's own timeout
+                raise CallTimedOut("first_byte", self.timeouts.first_byte) from exc
+            raise
+
+
+async def _paced(stream: Any, timeouts: Timeouts) -> AsyncIterator[Any]:
+    """The stream's chunks, the first within ``first_byte`` seconds, each next within
+    ``chunk`` seconds (else ``CallTimedOut``)."""
+    chunks, limit, what = stream.__aiter__(), timeouts.first_byte, "first_byte"
+    while True:
+        try:
+            async with asyncio.timeout(limit):
+                chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise CallTimedOut(what, limit) from None
+        yield chunk
+        limit, what = timeouts.chunk, "chunk"
 
 
 def _first(response: Any, part: str) -> Any:

@@ -11,6 +11,8 @@ import asyncio
 import ssl
 from collections.abc import AsyncIterator
 
+from rlm.llm.failures import CallTimedOut
+
 CONNECT_TIMEOUT = 10.0
 IDLE_PER_HOST = 64     # keep-alive connections kept per host
 
@@ -29,8 +31,10 @@ class Pool:
         """Arrange for the idle connections to close when the loop shuts down."""
         await anext(self.watch)
 
-    async def open(self, key: Key) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
-        """A connection to ``key``: an idle one (``reused`` True) or a new one."""
+    async def open(self, key: Key, timeout: float = CONNECT_TIMEOUT
+                   ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
+        """A connection to ``key``: an idle one (``reused`` True) or a new one, opened within
+        ``timeout`` seconds (else ``CallTimedOut``)."""
         idle = self.idle.get(key, [])
         while idle:
             reader, writer = idle.pop()
@@ -39,8 +43,11 @@ class Pool:
             writer.close()
         host, port, tls = key
         context = ssl.create_default_context() if tls else None
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=context, limit=2 ** 24), CONNECT_TIMEOUT)
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port, ssl=context, limit=2 ** 24), timeout)
+        except TimeoutError:
+            raise CallTimedOut("connect", timeout) from None
         return reader, writer, False
 
     def keep(self, key: Key, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from rlm.llm import CallOptions, TokenCallback
-from rlm.llm.thinking import ThinkingFilter, split_thinking
+from rlm.llm.failures import CallTimedOut
+from rlm.llm.thinking import ThinkingFilter
 
 
 class HTTPStatus(Exception):
@@ -21,10 +22,11 @@ class HTTPStatus(Exception):
     ``rlm.llm.failures`` reads, as it does from litellm's exceptions.
     """
 
-    def __init__(self, status: int, body: bytes):
+    def __init__(self, status: int, body: bytes, headers: dict[str, str] | None = None):
         super().__init__(_error_words(status, body))
         self.status_code = status
         self.body = body
+        self.headers = headers or {}  # Retry-After, for rlm.llm.failures.retry_after
 
 
 def _error_words(status: int, body: bytes) -> str:
@@ -73,13 +75,6 @@ def ollama_request(base: str, name: str, messages: list[dict], stop: Sequence[st
 
 
 # --- replies ------------------------------------------------------------------------------
-def openai_whole(data: dict) -> WireReply:
-    message = ((data.get("choices") or [{}])[0].get("message")) or {}
-    reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
-    inline, text = split_thinking(message.get("content") or "")
-    return WireReply(text, reasoning or inline, openai_usage(data.get("usage")))
-
-
 def openai_usage(usage: dict | None) -> Usage:
     return (int(usage.get("prompt_tokens") or 0),
             int(usage.get("completion_tokens") or 0)) if usage else None
@@ -108,12 +103,6 @@ async def openai_stream(lines: AsyncIterator[bytes], on_token: TokenCallback,
         pass
     thinking, text = split.finish()
     return WireReply(text, thinking, usage)
-
-
-def ollama_whole(data: dict) -> WireReply:
-    message = data.get("message") or {}
-    inline, text = split_thinking(message.get("content") or "")
-    return WireReply(text, message.get("thinking") or inline, _ollama_usage(data))
 
 
 def _ollama_usage(data: dict) -> Usage:
@@ -155,18 +144,17 @@ async def read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
     return status, headers
 
 
-async def read_body(reader: asyncio.StreamReader, headers: dict[str, str],
-                timeout: float) -> AsyncIterator[bytes]:
+async def read_body(reader: asyncio.StreamReader, headers: dict[str, str], *,
+                    first: float, between: float) -> AsyncIterator[bytes]:
     """The body's bytes as they arrive (chunked framing removed), in few large pieces: one
-    ``read`` (and one timer) per socket read, not per chunk, keeps a stream cheap."""
-    async def read(size: int = 2 ** 16) -> bytes:
-        async with asyncio.timeout(timeout):
-            return await reader.read(size)
-
+    ``read`` (and one timer) per socket read, not per chunk, keeps a stream cheap. The
+    first bytes may take ``first`` seconds (the model is thinking, or loading), each later
+    read ``between``; past that, ``CallTimedOut``."""
+    clock = _ReadClock(first, between)
     if "chunked" in headers.get("transfer-encoding", "").lower():
         buffer, done = b"", False
         while not done:
-            data = await read()
+            data = await clock.read(reader)
             if not data:
                 raise asyncio.IncompleteReadError(buffer, None)
             buffer += data
@@ -176,14 +164,31 @@ async def read_body(reader: asyncio.StreamReader, headers: dict[str, str],
     elif "content-length" in headers:
         left = int(headers["content-length"])
         while left:
-            chunk = await read(min(left, 2 ** 20))
+            chunk = await clock.read(reader, min(left, 2 ** 20))
             if not chunk:
                 raise asyncio.IncompleteReadError(b"", left)
             left -= len(chunk)
             yield chunk
     else:  # the body ends when the server closes the connection
-        while chunk := await read():
+        while chunk := await clock.read(reader):
             yield chunk
+
+
+class _ReadClock:
+    """The time one socket read may take: ``first`` until bytes have come, then ``between``."""
+
+    def __init__(self, first: float, between: float):
+        self.first, self.between, self.started = first, between, False
+
+    async def read(self, reader: asyncio.StreamReader, size: int = 2 ** 16) -> bytes:
+        limit = self.between if self.started else self.first
+        try:
+            async with asyncio.timeout(limit):
+                data = await reader.read(size)
+        except TimeoutError:
+            raise CallTimedOut("chunk" if self.started else "first_byte", limit) from None
+        self.started = True
+        return data
 
 
 def unchunk(buffer: bytes) -> tuple[bytes, bytes, bool]:

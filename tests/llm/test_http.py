@@ -34,7 +34,7 @@ def test_openai_whole_reply_and_request(model_env):
     assert reply.model == "openai/my-model" and reply.cost_usd == 0.0
     assert request.path == "/v1/chat/completions"
     assert request.headers["authorization"] == "Bearer sk-test-key"
-    assert request.body["model"] == "my-model" and request.body["stream"] is False
+    assert request.body["model"] == "my-model" and request.body["stream"] is True  # always
     assert request.body["stop"] == ["\nObs"] and request.body["max_tokens"] == 64
     assert request.body["messages"] == USER
 
@@ -97,7 +97,7 @@ def test_ollama_chat_streamed_and_whole(ollama_server):
     whole = ask(model, "ollama_chat/llama3")
     first, second = ollama_server.chat_requests()
     assert streamed.text == "".join(tokens) == "Final Answer: 4"
-    assert whole.text == "Final Answer: 5" and not second.body["stream"]
+    assert whole.text == "Final Answer: 5" and second.body["stream"]  # streamed all the same
     assert first.path == "/api/chat" and first.body["model"] == "llama3"
     assert first.body["options"] == {"stop": ["Observation:"], "num_predict": 32}
     assert (streamed.prompt_tokens, streamed.completion_tokens) == (17, 6)  # server's counts
