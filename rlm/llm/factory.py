@@ -68,6 +68,9 @@ def make_model(settings: Settings, *, deployments: Sequence[Deployment] = (),
     else:
         client = LiteLLMModel(settings.api_base, env=env, timeouts=timeouts)
     if deployments:
+        # litellm's Router keeps its own retries (it reads Retry-After too); a call through
+        # it is bounded by the run's call timeout unless the profile's [router] says more.
+        router_options = {"timeout": settings.call_timeout, **dict(router_options or {})}
         return RouterModel(deployments, router_options=router_options,
                            api_base=settings.api_base, env=env, fallback=client)
     return client
