@@ -121,6 +121,18 @@ class HistoryFolded(Event):
     window: int = 0
     variable: str = "history"
 
+    def moved(self) -> str:
+        """The steps moved, for a reader: ``steps 1-6``, ``step 3``, ``steps 1-3, 5``."""
+        runs: list[list[int]] = []
+        for step in sorted(set(self.steps)):
+            if runs and step == runs[-1][-1] + 1:
+                runs[-1].append(step)
+            else:
+                runs.append([step])
+        spans = [f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]) for run in runs]
+        word = "step" if len(self.steps) == 1 else "steps"
+        return f"{word} {', '.join(spans) or '?'}"
+
 
 @dataclass(kw_only=True)
 class CodeStarted(Event):

@@ -4,7 +4,8 @@ The engine delivers events synchronously in its own thread. ``EventBridge`` is t
 subscriber: it appends each event to the *open* ``EngineEvents`` message, posting a new one
 only when the UI has already taken the previous batch. So a fast run never floods the
 message queue (under load a batch holds everything since the last frame), order is kept, and
-token deltas of one agent's reply are merged into a single delta per batch.
+token deltas of one agent's reply are merged into a single delta per batch (its thinking and
+its text apart: thinking must never be shown as the reply).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class EventBridge:
         self.run_no = run_no
         self._lock = threading.Lock()
         self._open: EngineEvents | None = None
-        self._tokens: dict[tuple[str, int], ev.TokenDelta] = {}
+        self._tokens: dict[tuple[str, int, str], ev.TokenDelta] = {}
         self.posted = 0
         self.received = 0
 
@@ -76,9 +77,9 @@ class EventBridge:
         if not isinstance(event, ev.TokenDelta):
             batch.events.append(event)
             return
-        # Between two deltas of one reply the same agent emits nothing else, so merging
-        # keeps every agent's own order.
-        key = (event.agent_id, event.step)
+        # Between two deltas of one reply the same agent emits nothing else, and a step's
+        # thinking comes before its text, so merging keeps every agent's own order.
+        key = (event.agent_id, event.step, event.kind)
         merged = self._tokens.get(key)
         if merged is None:
             merged = self._tokens[key] = dataclasses.replace(event)

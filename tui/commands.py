@@ -198,6 +198,8 @@ class Commands(_App):
         rows += [("↑ ↓ / click", "Select an agent and show its transcript (stops following)",
                   "agent tree"),
                  ("shift+←", "Jump to the parent", "agent tree"),
+                 ("t / click", "Show all of each step's thinking, or only its first lines "
+                  "(a click: that step's)", "transcript"),
                  ("tab", "Next pane", "anywhere"),
                  ("ctrl+p", "Command palette: every action by name", "anywhere")]
         return rows

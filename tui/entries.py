@@ -2,7 +2,9 @@
 
 Each function returns a Rich renderable (or ``None`` for events the transcript skips) and a
 CSS class for its box. The model's reply is split with the engine's own parser, so what the
-screen calls Thought or Action is exactly what the agent loop acted on.
+screen calls Thought or Action is exactly what the agent loop acted on. A thinking model's
+thinking is never part of the reply: it gets its own dimmed entry (``thinking_entry``), and
+a history fold (the oldest turns moved into the sandbox) gets one too.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from rlm.core.parse import parse_reply
 from tui.render import human_seconds, human_tokens, short
 
 MAX_CHARS = 6000  # a transcript entry shows at most this much; the trace has it all
+THINKING_MAX_CHARS = 20_000  # thinking shown in full (on request) runs longer than a reply
+THINKING_LINES = 3  # lines of thinking shown before the user asks for all of it
+THINKING_CHARS = 240  # ... and characters (one long paragraph wraps to many rows)
+STREAM_THINKING_LINES = 4  # the tail of the thinking shown while it streams
 
 Entry = tuple[RenderableType, str]
 
@@ -70,6 +76,56 @@ def _replied(event: ev.ModelReplied) -> Entry:
                       f"{human_tokens(event.completion_tokens)} out · "
                       f"{human_seconds(event.seconds)}", style="dim"))
     return Group(*parts), "reply"
+
+
+def thinking_preview(text: str) -> tuple[str, str]:
+    """The first lines of a thinking, and what is left out in words ("" when nothing is)."""
+    text = text.strip()
+    lines = text.split("\n")
+    if len(lines) <= THINKING_LINES + 1 and len(text) <= THINKING_CHARS * 1.25:
+        return text, ""  # short enough: hiding a line or two would save nothing
+    kept: list[str] = []
+    for line in lines[:THINKING_LINES]:
+        if kept and len("\n".join([*kept, line])) > THINKING_CHARS:
+            break
+        kept.append(line)
+    head = "\n".join(kept)
+    if len(head) > THINKING_CHARS:  # one long first paragraph wraps to many rows
+        head = head[:THINKING_CHARS].rsplit(" ", 1)[0]
+        return head + " …", f"{len(text) - len(head):,} more characters"
+    hidden = len(lines) - len(kept)
+    return head, f"{hidden:,} more line{'s' if hidden != 1 else ''}"
+
+
+def thinking_entry(text: str, expanded: bool = False) -> RenderableType:
+    """A step's thinking, dimmed and labelled: its first lines, or all of it."""
+    preview, hidden = thinking_preview(text)
+    head = Text("thinking", style="bold italic")
+    if hidden and not expanded:
+        more = f"… {hidden} · click (or t) shows all"
+        return Group(head, Text(preview, style="italic"), Text(more, style="dim"))
+    text = text.strip()
+    body = text if len(text) <= THINKING_MAX_CHARS else (
+        text[:THINKING_MAX_CHARS] + f"\n[… {len(text) - THINKING_MAX_CHARS:,} more "
+                                    f"characters in the trace …]")
+    parts: list[RenderableType] = [head, Text(body, style="italic")]
+    if hidden:
+        parts.append(Text("click (or t) shows less", style="dim"))
+    return Group(*parts)
+
+
+def _folded(event: ev.HistoryFolded) -> Entry:
+    sizes = []
+    if event.tokens_before or event.tokens_after:
+        sizes.append(f"{event.tokens_before:,} → {event.tokens_after:,} tokens")
+    if event.window:
+        sizes.append(f"window {event.window:,}")
+    text = Text.assemble(("History folded  ", "bold"),
+                         f"{event.moved()} moved to `{event.variable}`")
+    if sizes:
+        text.append(f" ({', '.join(sizes)})", style="dim")
+    text.append("\nso the next call fits; code can still read them", style="dim")
+    return text, "folded"
 
 
 def _observation(event: ev.Observation) -> Entry:
@@ -125,9 +181,23 @@ def _finished(event: ev.AgentFinished) -> Entry:
         "failed"
 
 
-def stream_entry(step: int, text: str) -> RenderableType:
-    """What the model has written so far in this step."""
-    return Group(Text(f"Step {step} · writing…", style="dim italic"), Text(_clip(text, tail=True)))
+def stream_entry(step: int, text: str, thinking: str = "") -> RenderableType:
+    """What the model has written so far in this step: the tail of its thinking (dimmed,
+    apart), then the reply's text."""
+    parts: list[RenderableType] = []
+    if thinking.strip():
+        lines = thinking.strip().split("\n")
+        keep = STREAM_THINKING_LINES if not text else 2
+        tail = "\n".join(lines[-keep:])
+        label = f"Step {step} · thinking…" if not text else "thinking"
+        parts.append(Text(label, style="dim bold italic"))
+        if len(lines) > keep:
+            parts.append(Text(f"[… {len(lines) - keep:,} lines above …]", style="dim"))
+        parts.append(Text(_clip(tail, tail=True), style="dim italic"))
+    if text or not parts:
+        parts.append(Text(f"Step {step} · writing…", style="dim italic"))
+        parts.append(Text(_clip(text, tail=True)))
+    return Group(*parts)
 
 
 def _clip_lines(text: str, head: int = 24, tail: int = 6) -> str:
@@ -154,6 +224,7 @@ _RENDERERS: dict[type[ev.Event], Callable[[Any], Entry | None]] = {
     ev.AgentStarted: _started,
     ev.StepStarted: _step,
     ev.ModelReplied: _replied,
+    ev.HistoryFolded: _folded,
     ev.Observation: _observation,
     ev.SubCall: _subcall,
     ev.AgentStatus: _status,

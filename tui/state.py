@@ -26,10 +26,16 @@ _ACTIVITY = (ev.AgentStarted, ev.StepStarted, ev.TokenDelta, ev.ModelReplied, ev
 
 @dataclass
 class Stream:
-    """The reply an agent is writing now (token deltas, until ``ModelReplied``)."""
+    """The reply an agent is writing now (token deltas, until ``ModelReplied``): a thinking
+    model's thinking apart from the reply's text, which is all the parser will read."""
 
     step: int
     text: str = ""
+    thinking: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.text or self.thinking)
 
 
 @dataclass
@@ -146,4 +152,7 @@ class RunState:
         stream = self.streams.get(event.agent_id)
         if stream is None or stream.step != event.step:
             stream = self.streams[event.agent_id] = Stream(event.step)
-        stream.text += event.text
+        if event.kind == "thinking":
+            stream.thinking += event.text
+        else:
+            stream.text += event.text

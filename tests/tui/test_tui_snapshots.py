@@ -14,6 +14,7 @@ from tests.tui.test_tui_support import (
     finished_script,
     in_progress_script,
     make_app,
+    thinking_script,
     wait_for,
 )
 from tui.bridge import RunEnded
@@ -33,6 +34,18 @@ def test_run_in_progress(snap_compare):
         await pilot.pause()
 
     app = make_app(clock=FixedClock(T0 + 16))
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_run_in_progress_with_thinking_and_a_fold(snap_compare):
+    """A thinking model: steps 1-6 folded into `history`, step 7's thinking dimmed before
+    its reply (first lines only), step 8's thinking streaming in."""
+    async def run_before(pilot):
+        pilot.app.question_box.value = "How many incidents involve the payment service?"
+        pilot.app.show_events(thinking_script().events)
+        await pilot.pause()
+
+    app = make_app(clock=FixedClock(T0 + 30))
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 

@@ -257,6 +257,46 @@ def finished_script() -> Script:
     return s
 
 
+THINKING = ("The user wants the number of incidents that involve the payment service. "
+            "The first six steps counted the files and read the index.\n"
+            "I should not trust the index alone: it was written before March.\n"
+            "A tempting shortcut: Final Answer: 12 (the index says 12).\n"
+            "But two reports mention payments only in their body text.\n"
+            "So I will grep every report body for 'payment' and count the files.\n"
+            "Then compare with the index and explain any difference.\n"
+            "Let me write the code.")
+
+
+def thinking_script() -> Script:
+    """A thinking model's run caught mid-way: six steps folded into ``history``, a step
+    whose thinking holds a decoy answer, and the next step's thinking streaming in."""
+    s = Script()
+    s.add(ev.RunStarted, "0", run_id="8c1d2e3f4a5b", task="How many incidents involve "
+          "the payment service?", model="ollama/qwen3:8b")
+    s.add(ev.AgentStarted, "0", task="How many incidents involve the payment service?",
+          model="ollama/qwen3:8b", context_info={"type": "dir", "chars": 48_000})
+    for step in range(1, 7):
+        s.step("0", step, f"Thought: read part {step}.\n```repl\nprint(len(context))\n```",
+               (500 + 300 * step, 40))
+        s.observe("0", step, "48000")
+    s.add(ev.StepStarted, "0", step=7)
+    s.add(ev.HistoryFolded, "0", step=7, steps=[1, 2, 3, 4, 5, 6], tokens_before=2900,
+          tokens_after=1100, window=4096)
+    s.add(ev.ModelReplied, "0", step=7, model="ollama/qwen3:8b", thinking=THINKING,
+          text="Thought: count the reports that mention payments.\n```repl\n"
+               "hits = [f for f in context if 'payment' in context[f].lower()]\n"
+               "print(len(hits))\n```", prompt_tokens=1240, completion_tokens=310,
+          seconds=9.5)
+    s.add(ev.CodeStarted, "0", step=7, code="hits = ...")
+    s.observe("0", 7, "14")
+    s.add(ev.StepStarted, "0", step=8)
+    s.add(ev.TokenDelta, "0", step=8, kind="thinking",
+          text="14 reports, the index said 12.\nThe two extra ones")
+    s.add(ev.TokenDelta, "0", step=8, kind="thinking",
+          text=" are from April: Final Answer: 14 seems right, but first")
+    return s
+
+
 def write_trace(path: Path, events: list[ev.Event], header: dict | None = None) -> Path:
     """A trace file written by the engine's own writer (TokenDelta is left out, as live)."""
     writer = TraceWriter(path, header or {"model": "ollama/llama3"}, env={})

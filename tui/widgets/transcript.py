@@ -1,5 +1,9 @@
 """The selected agent's transcript: one box per entry, the streaming reply at the end.
 
+A reply with thinking gets two boxes: the thinking (dimmed, ``ThinkingBox``) and then the
+reply itself, so the two are never confused. ``t`` shows all of every long thinking, or only
+their first lines again; new ones follow that choice.
+
 ``show(agent)`` rebuilds it for another agent; ``update(agent, stream)`` appends only the
 events not yet shown and repaints the streaming box, so a live agent costs one small mount
 per event. The view stays at the bottom unless the user has scrolled up to read.
@@ -9,12 +13,15 @@ from __future__ import annotations
 
 import io
 
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from rlm import events as ev
 from rlm.tree import AgentNode
 from tui.entries import render_event, stream_entry
 from tui.state import Stream
+from tui.widgets.thinking import ThinkingBox
 
 EMPTY = ("No agent selected. Type a question below and press enter: the agents it starts "
          "appear on the left, and what the selected one thinks, runs and sees appears here.\n\n"
@@ -24,8 +31,12 @@ EMPTY = ("No agent selected. Type a question below and press enter: the agents i
 class TranscriptView(VerticalScroll):
     """Entries of one agent; ``agent_id`` says whose."""
 
+    BINDINGS = [Binding("t", "thinking", "Thinking",
+                        tooltip="Show all of each step's thinking, or only its first lines")]
+
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.thinking_expanded = False
         self.agent_id: str | None = None
         self._shown = 0
         self._stream: Static | None = None
@@ -57,7 +68,7 @@ class TranscriptView(VerticalScroll):
         self._at_bottom = False
         events = agent.events[self._shown:]
         self._shown = len(agent.events)
-        boxes = [box for event in events if (box := self._box(event)) is not None]
+        boxes = [box for event in events for box in self._boxes(event)]
         if boxes:
             if self._stream is not None:
                 self.mount_all(boxes, before=self._stream)
@@ -67,16 +78,24 @@ class TranscriptView(VerticalScroll):
         if follow:
             self.call_after_refresh(self.scroll_end, animate=False, immediate=True)
 
-    @staticmethod
-    def _box(event) -> Static | None:
+    def action_thinking(self) -> None:
+        """Show all of every long thinking, or only their first lines."""
+        self.thinking_expanded = not self.thinking_expanded
+        for box in self.query(ThinkingBox):
+            box.expanded = self.thinking_expanded
+
+    def _boxes(self, event: ev.Event) -> list[Static]:
+        boxes: list[Static] = []
+        if isinstance(event, ev.ModelReplied) and event.thinking.strip():
+            boxes.append(ThinkingBox(event.thinking, expanded=self.thinking_expanded))
         entry = render_event(event)
-        if entry is None:
-            return None
-        renderable, kind = entry
-        return Static(renderable, classes=f"entry {kind}")
+        if entry is not None:
+            renderable, kind = entry
+            boxes.append(Static(renderable, classes=f"entry {kind}"))
+        return boxes
 
     def _update_stream(self, stream: Stream | None) -> None:
-        if stream is None or not stream.text:
+        if stream is None or stream.empty:
             if self._stream is not None:
                 self._stream.remove()
                 self._stream = None
@@ -84,7 +103,7 @@ class TranscriptView(VerticalScroll):
         if self._stream is None:
             self._stream = Static(classes="entry stream")
             self.mount(self._stream)
-        self._stream.update(stream_entry(stream.step, stream.text))
+        self._stream.update(stream_entry(stream.step, stream.text, stream.thinking))
 
     def entry_texts(self) -> list[str]:
         """The plain text of every entry shown (for tests and copy)."""
