@@ -18,6 +18,7 @@ from tests.tui.test_tui_support import (
     wait_for,
 )
 from tui.bridge import RunEnded
+from tui.discovery import Discovery, ModelChoice
 
 SIZE = (120, 36)
 TRACE = "~/.local/share/rlm/traces/tui-20251009-095320-3f2a9c1b7d4e.jsonl"
@@ -46,6 +47,27 @@ def test_run_in_progress_with_thinking_and_a_fold(snap_compare):
         await pilot.pause()
 
     app = make_app(clock=FixedClock(T0 + 30))
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_model_picker_with_running_windows(snap_compare):
+    found = Discovery([
+        ModelChoice("ollama_chat/qwen3:8b", "ollama",
+                    "8.2B, 5.2 GB, runs at 16,384 of 40,960 tokens, can think"),
+        ModelChoice("ollama_chat/llama3.1:8b", "ollama",
+                    "8.0B, 4.9 GB, runs at 16,384 of 131,072 tokens"),
+        ModelChoice("ollama_chat/llama3.2:3b", "ollama", "3.2B, 2.0 GB, runs at its full "
+                                                         "131,072 tokens"),
+        ModelChoice("groq/llama-3.3-70b-versatile", "groq")],
+        ["Hosted: GROQ_API_KEY is set."])
+
+    async def run_before(pilot):
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: pilot.app.screen.query_one("#model-list")
+                       .option_count == 5)
+        await pilot.pause()
+
+    app = make_app(clock=FixedClock(), discover=lambda: found)
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 

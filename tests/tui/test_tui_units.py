@@ -9,6 +9,8 @@ import pytest
 
 from rlm import events as ev
 from rlm.tree import AgentNode
+from tests.servers.ollama import OllamaServer
+from tests.servers.ollama_models import FakeModel
 from tests.tui.test_tui_support import T0, FixedClock, Script, in_progress_script
 from tui.bridge import EngineEvents, EventBridge
 from tui.context_check import check_context
@@ -164,6 +166,29 @@ def test_discovery_lists_the_pulled_models(ollama_server):
     assert [c.model for c in found.choices] == ["ollama_chat/llama3:latest"]
     assert found.choices[0].source == "ollama"
     assert any("No hosted provider key" in note for note in found.notes)
+
+
+def test_the_picker_gives_the_running_window_and_can_think(model_env):
+    models = (FakeModel("llama3.1:8b", context_length=131_072),
+              FakeModel("qwen3:8b", family="qwen3", thinking=True, context_length=40_960),
+              FakeModel("llama3:latest"))
+    with OllamaServer(models=models) as server:
+        found = discover_models({"OLLAMA_HOST": server.url, "RLM_NUM_CTX": "16384"})
+        details = {c.model: c.detail for c in found.choices}
+        assert details == {
+            "ollama_chat/llama3.1:8b": "8.0B, 4.7 GB, runs at 16,384 of 131,072 tokens",
+            "ollama_chat/qwen3:8b": "8.0B, 4.7 GB, runs at 16,384 of 40,960 tokens, can think",
+            "ollama_chat/llama3:latest": "8.0B, 4.7 GB, runs at its full 8,192 tokens"}
+        broken = discover_models({"OLLAMA_HOST": server.url, "RLM_NUM_CTX": "lots"})
+        assert any("RLM_NUM_CTX" in note and "default settings" in note for note in broken.notes)
+
+
+def test_the_picker_window_follows_this_machines_memory(model_env, monkeypatch):
+    monkeypatch.setattr("rlm.llm.ollama.memory_bytes", lambda: 16 * 2 ** 30)
+    with OllamaServer(models=(FakeModel("llama3.1:8b", context_length=131_072),)) as server:
+        [choice] = discover_models({"OLLAMA_HOST": server.url}).choices
+    # 8 GiB minus 4.7 GB of weights leave room for 25,000 tokens of 128 KiB: 16,384.
+    assert choice.detail == "8.0B, 4.7 GB, runs at 16,384 of 131,072 tokens"
 
 
 def test_discovery_reports_an_unreachable_ollama(closed_url):

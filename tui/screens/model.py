@@ -1,4 +1,8 @@
-"""Choosing the model: pulled Ollama models, hosted models whose key is set, or any name."""
+"""Choosing the model: pulled Ollama models, hosted models whose key is set, or any name.
+
+A pulled model's line says the window a run will give it ("runs at 16,384 of 131,072
+tokens"): Ollama runs a model at that window, not at the one it was trained for.
+"""
 
 from __future__ import annotations
 
@@ -69,6 +73,9 @@ class ModelScreen(ModalScreen[str | None]):
         notes = message.discovery.notes
         found = len(message.discovery.choices)
         text = f"{found} model(s) found." if found else "No models found."
+        if any("runs at" in choice.detail for choice in message.discovery.choices):
+            text += (" “runs at N of M tokens”: the window a run gives the model (RLM_NUM_CTX "
+                     "sets it), of the one it was trained for.")
         self.query_one("#model-notes", Static).update("\n".join([text, *notes]))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
