@@ -4,6 +4,11 @@
 steps, tokens, time, task) redrawn in place by a small ticker thread, with the root's reply
 streaming below it when ``verbose``; finished steps then scroll above the tree. When the
 stream is not a terminal it prints plain lines instead, one per event worth reading.
+
+A thinking model's thinking is never shown as its reply: ``verbose`` prints it dimmed, under
+its own label and cut to a few lines, before the reply; while it streams, the live line says
+``thinking``. A history fold (the oldest turns of an agent's chat moved into its sandbox) is
+one line in plain mode and in ``verbose`` mode; the live tree without ``verbose`` stays clean.
 The engine calls subscribers in its own thread, so ``__call__`` only records and never draws.
 """
 
@@ -24,6 +29,8 @@ STATUS_COLOURS = {"running": "36", "waiting": "33", "answered": "32", "limit": "
                   "failed": "31", "cancelled": "90"}
 STATUS_MARKS = {"running": "*", "waiting": "~", "answered": "+", "limit": "!",
                 "failed": "x", "cancelled": "-"}
+DIM = "2"
+THINKING_LINES = 4  # lines of a thinking printed with --verbose (the trace has all of it)
 
 
 def colour(text: str, code: str, enabled: bool) -> str:
@@ -77,8 +84,8 @@ class Progress:
     Args:
         stream: where to draw (stderr).
         live: redraw in place (default: when ``stream`` is a terminal).
-        verbose: every agent's steps (thoughts, code, observations); live mode also
-            streams the root's reply as it is written.
+        verbose: every agent's steps (thinking, thoughts, code, observations); live mode
+            also streams the root's reply as it is written.
         use_colour: ANSI colours (default: live and ``NO_COLOR`` unset).
         interval: seconds between redraws in live mode.
     """
@@ -97,6 +104,7 @@ class Progress:
         self._lock = threading.Lock()
         self._pending: list[str] = []   # finished lines to print above the live tree
         self._streaming = ""            # the root's reply being written (verbose live)
+        self._thinking = ""             # ... and its thinking, before the reply
         self._drawn = 0                 # lines of the live region on screen
         self._dirty = True
         self._stop = threading.Event()
@@ -108,9 +116,12 @@ class Progress:
         with self._lock:
             self.tree(event)
             if isinstance(event, ev.TokenDelta) and event.agent_id == "0":
-                self._streaming += event.text
+                if event.kind == "thinking":
+                    self._thinking += event.text
+                else:
+                    self._streaming += event.text
             elif isinstance(event, (ev.ModelReplied, ev.StepStarted)) and event.agent_id == "0":
-                self._streaming = ""
+                self._streaming = self._thinking = ""
             self._pending.extend(lines)
             self._dirty = True
         if not self.live:
@@ -132,7 +143,7 @@ class Progress:
         if self._ticker is not None and self._ticker is not threading.current_thread():
             self._ticker.join(timeout=2)
         with self._lock:
-            self._streaming = ""
+            self._streaming = self._thinking = ""
             self._dirty = True
         self.flush()
 
@@ -178,9 +189,14 @@ class Progress:
         width, height = shutil.get_terminal_size((100, 30))
         lines = tree_lines(self.tree, now=self.clock(), width=width - 1,
                            use_colour=self.use_colour, max_lines=max(3, height - 4))
-        if self.verbose and self._streaming and not self._stop.is_set():
-            tail = self._streaming.rstrip().rsplit("\n", 1)[-1]
-            lines.append(colour("  0 > ", "90", self.use_colour) + short(tail, width - 8))
+        if self.verbose and not self._stop.is_set():
+            if self._streaming:
+                tail = self._streaming.rstrip().rsplit("\n", 1)[-1]
+                lines.append(colour("  0 > ", "90", self.use_colour) + short(tail, width - 8))
+            elif self._thinking.strip():
+                tail = self._thinking.rstrip().rsplit("\n", 1)[-1]
+                lines.append(colour("  0 thinking: " + short(tail, width - 16), DIM,
+                                    self.use_colour))
         return lines
 
     # --- plain lines --------------------------------------------------------------------
@@ -201,6 +217,8 @@ class Progress:
         if isinstance(event, ev.StepStarted):
             return [] if self.live else [f"{tag} step {event.step}"
                                          + (" (best answer)" if event.kind != "step" else "")]
+        if isinstance(event, ev.HistoryFolded):
+            return [] if self.live and not self.verbose else [f"{tag} {fold_text(event)}"]
         if isinstance(event, ev.AgentFinished):
             if self.live and not self.verbose:
                 return []
@@ -212,7 +230,11 @@ class Progress:
 
     def _verbose_lines(self, event: ev.Event, tag: str) -> list[str]:
         if isinstance(event, ev.ModelReplied):
-            return [f"{tag} step {event.step} reply ({event.completion_tokens} tok):",
+            thinking = [colour(line, DIM, self.use_colour) for line in [
+                f"{tag} step {event.step} thinking ({len(event.thinking.strip()):,} chars, "
+                f"not the reply):", *thinking_lines(event.thinking)]
+            ] if event.thinking.strip() else []
+            return [*thinking, f"{tag} step {event.step} reply ({event.completion_tokens} tok):",
                     *_indent(event.text, 12)]
         if isinstance(event, ev.Observation):
             cut = f", {event.cut_chars:,} chars cut" if event.cut_chars else ""
@@ -220,6 +242,26 @@ class Progress:
         if isinstance(event, ev.SubCall) and event.kind == "llm_query":
             return [f"{tag} llm_query({short(event.prompt, 60)!r}) -> {short(event.answer, 60)!r}"]
         return []
+
+
+def fold_text(event: ev.HistoryFolded) -> str:
+    """``history folded: steps 1-6 moved to `history` (2,900 -> 1,100 tokens, window 4,096)``."""
+    sizes = [f"{event.tokens_before:,} -> {event.tokens_after:,} tokens"] if (
+        event.tokens_before or event.tokens_after) else []
+    sizes += [f"window {event.window:,}"] if event.window else []
+    return (f"history folded: {event.moved()} moved to `{event.variable}`"
+            + (f" ({', '.join(sizes)})" if sizes else ""))
+
+
+def thinking_lines(text: str, max_lines: int = THINKING_LINES) -> list[str]:
+    """A thinking as ``    | `` lines, cut to ``max_lines`` unless only a line or two more."""
+    lines = str(text).strip().splitlines() or [""]
+    keep = lines if len(lines) <= max_lines + 2 else lines[:max_lines]
+    shown = ["    | " + line[:200] for line in keep]
+    if len(lines) > len(keep):
+        shown.append(f"    | ... {len(lines) - len(keep)} more lines of thinking (the trace "
+                     f"has them)")
+    return shown
 
 
 def _indent(text: str, max_lines: int) -> list[str]:

@@ -132,3 +132,81 @@ def test_a_closed_stream_does_not_break_the_run():
     progress = Progress(out)
     out.close()
     feed(progress)  # must not raise
+
+
+THINKING = "\n".join(["I must count the reports.", "The index says 12.",
+                      "Tempting: Final Answer: 12", "But two reports are missing from it.",
+                      "So I count the files.", "Then I compare.", "Let me write it."])
+
+
+def thinking_run(progress):
+    """One step of a thinking model, after a fold; its thinking holds a decoy answer."""
+    bus = ev.EventBus()
+    bus.subscribe(progress)
+    root = {"agent_id": "0", "parent_id": None, "depth": 0}
+    bus.emit(ev.AgentStarted(**root, task="Count", model="m"))
+    bus.emit(ev.StepStarted(**root, step=7))
+    bus.emit(ev.HistoryFolded(**root, step=7, steps=[1, 2, 3, 4, 5, 6], tokens_before=2900,
+                              tokens_after=1100, window=4096))
+    bus.emit(ev.TokenDelta(**root, step=7, text="Tempting: Final Answer: 12", kind="thinking"))
+    bus.emit(ev.ModelReplied(**root, step=7, text="Thought: counted.\nFinal Answer: 14",
+                             model="m", completion_tokens=30, thinking=THINKING))
+    bus.emit(ev.AgentFinished(**root, status="answered", answer="14", steps=7))
+    return bus
+
+
+FOLD = ("[0] history folded: steps 1-6 moved to `history` (2,900 -> 1,100 tokens, "
+        "window 4,096)")
+
+
+def test_a_history_fold_is_one_plain_line_even_without_verbose():
+    out = io.StringIO()
+    thinking_run(Progress(out))
+    lines = out.getvalue().splitlines()
+    assert lines[lines.index("[0] step 7") + 1] == FOLD
+    assert "thinking" not in out.getvalue() and "Tempting" not in out.getvalue()
+
+
+def test_the_live_tree_stays_clean_of_folds_unless_verbose():
+    quiet, verbose = io.StringIO(), io.StringIO()
+    for out, loud in ((quiet, False), (verbose, True)):
+        progress = Progress(out, live=True, verbose=loud, use_colour=False, interval=60)
+        thinking_run(progress)
+        progress.close()
+    assert "history folded" not in quiet.getvalue()
+    assert FOLD in verbose.getvalue().splitlines()
+
+
+def test_verbose_prints_thinking_dimmed_cut_and_before_the_reply():
+    out = io.StringIO()
+    thinking_run(Progress(out, verbose=True, use_colour=True))
+    lines = out.getvalue().splitlines()
+    start = lines.index("\x1b[2m[0] step 7 thinking (163 chars, not the reply):\x1b[0m")
+    reply = lines.index("[0] step 7 reply (30 tok):")
+    thinking = lines[start + 1:reply]
+    assert [ANSI.sub("", line) for line in thinking] == [
+        "    | I must count the reports.", "    | The index says 12.",
+        "    | Tempting: Final Answer: 12", "    | But two reports are missing from it.",
+        "    | ... 3 more lines of thinking (the trace has them)"]
+    assert all(line.startswith("\x1b[2m") for line in thinking)  # dimmed
+    assert lines[reply + 1:reply + 3] == ["    Thought: counted.", "    Final Answer: 14"]
+    decoys = [line for line in lines if "Final Answer: 12" in line]
+    assert decoys == [thinking[2]]  # only ever inside the thinking
+
+
+def test_live_verbose_streams_thinking_on_its_own_line_never_as_the_reply():
+    out = io.StringIO()
+    progress = Progress(out, live=True, verbose=True, use_colour=False, interval=60)
+    bus = ev.EventBus()
+    bus.subscribe(progress)
+    bus.emit(ev.AgentStarted(agent_id="0", task="t", model="m"))
+    bus.emit(ev.StepStarted(agent_id="0", step=1))
+    bus.emit(ev.TokenDelta(agent_id="0", step=1, text="Hmm.\nFinal Answer: 99?", kind="thinking"))
+    progress.flush()
+    last = out.getvalue().rstrip().splitlines()[-1]
+    assert last == "  0 thinking: Final Answer: 99?"
+    bus.emit(ev.TokenDelta(agent_id="0", step=1, text="Thought: it is 42"))
+    progress.flush()
+    assert out.getvalue().rstrip().splitlines()[-1] == "  0 > Thought: it is 42"
+    assert "0 > Final Answer: 99" not in out.getvalue() and "0 > Hmm" not in out.getvalue()
+    progress.close()
