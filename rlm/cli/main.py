@@ -60,6 +60,7 @@ REPLAY_EPILOG = """\
 examples:
   rlm replay                                    # the latest run
   rlm replay run-20250101-120000-ab12.jsonl     # a past run's tree and steps
+  rlm replay run.jsonl --full                   # whole texts, not their first lines
   rlm replay run.jsonl --export official run-official.jsonl
 
 --export official writes the run in the trajectory format of the official RLM visualizer
@@ -130,6 +131,9 @@ def _add_replay(commands) -> None:
                         help="a trace file (default: the latest run's)")
     replay.add_argument("--export", nargs=2, metavar=("FORMAT", "FILE"),
                         help="write the run in another format instead: official FILE")
+    replay.add_argument("--full", action="store_true",
+                        help="whole texts (thinking, replies, code, outputs) instead of their "
+                             "first lines")
     replay.set_defaults(handler="rlm.cli.replay:replay_command")
 
 

@@ -1,7 +1,9 @@
 """``rlm replay TRACE``: print a past run, or export it (``--export official FILE``).
 
-The report gives the run's header facts, its tree and each agent's steps (thought, code,
-observation, sub-calls, answer). A cut-off trace (a killed run) replays as far as it goes.
+The report gives the run's header facts, its tree and each agent's steps (history folds,
+thinking, thought, code, observation, sub-calls, answer). A thinking model's thinking is
+shown apart from the reply (dimmed on a terminal, cut unless ``--full``), never as it. A
+cut-off trace (a killed run) replays as far as it goes.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from rlm import events as ev
 from rlm.cli.main import EXIT_BAD_INPUT, EXIT_OK, fail
-from rlm.cli.progress import colour, human_tokens, plural, short, tree_lines
+from rlm.cli.progress import DIM, colour, fold_text, human_tokens, plural, short, tree_lines
 from rlm.errors import ConfigError, RLMError
 from rlm.trace.load import open_trace
 from rlm.trace.steps import Step, agent_steps
@@ -33,8 +35,8 @@ def replay_command(args) -> int:
         header, builder = open_trace(trace)
         use_colour = is_terminal(sys.stdout)
         width = shutil.get_terminal_size((100, 30)).columns - 1 if use_colour else 100
-        sys.stdout.write(render_replay(header, builder,
-                                       ReplayOptions(use_colour=use_colour, width=width)))
+        options = ReplayOptions(full=args.full, use_colour=use_colour, width=width)
+        sys.stdout.write(render_replay(header, builder, options))
         return EXIT_OK
     except RLMError as exc:
         return fail(exc, EXIT_BAD_INPUT)
@@ -146,11 +148,16 @@ def _agent_report(node: AgentNode, builder: TreeBuilder, o: ReplayOptions) -> li
 
 def _step_report(step: Step, o: ReplayOptions) -> list[str]:
     label = "best answer" if step.kind == "best_answer" else f"step {step.step}"
+    folds = [f"  {fold_text(fold)}" for fold in step.folds]  # made room for this call
     reply = step.reply
     if reply is None:
-        return [f"  {label}: (no reply recorded)"]
+        return [*folds, f"  {label}: (no reply recorded)"]
     seconds = f", {reply.seconds:.1f} s" if reply.seconds else ""
-    lines = [f"  {label}: {reply.prompt_tokens} tok in, {reply.completion_tokens} out{seconds}"]
+    lines = [*folds,
+             f"  {label}: {reply.prompt_tokens} tok in, {reply.completion_tokens} out{seconds}"]
+    if reply.thinking.strip():
+        lines += [colour(line, DIM, o.use_colour) for line in
+                  _block("thinking (not the reply)", reply.thinking.strip(), o, 4)]
     lines += _reply_lines(reply.text, bool(step.code), o)
     for i, code in enumerate(step.code):
         if len(step.code) > 1:

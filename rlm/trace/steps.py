@@ -16,6 +16,7 @@ class Step:
     kind: str = "step"
     started: float = 0.0
     reply: ev.ModelReplied | None = None
+    folds: list[ev.HistoryFolded] = field(default_factory=list)  # before this step's call
     code: list[ev.CodeStarted] = field(default_factory=list)
     subcalls: list[tuple[int, ev.SubCall]] = field(default_factory=list)  # (code block, call)
     observation: ev.Observation | None = None
@@ -34,6 +35,8 @@ def agent_steps(node: AgentNode) -> list[Step]:
             continue
         elif isinstance(event, ev.ModelReplied):
             steps[-1].reply = event
+        elif isinstance(event, ev.HistoryFolded):
+            steps[-1].folds.append(event)
         elif isinstance(event, ev.CodeStarted):
             steps[-1].code.append(event)
         elif isinstance(event, ev.SubCall):

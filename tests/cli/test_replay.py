@@ -136,6 +136,51 @@ def test_replay_can_focus_on_one_agent(trace):
         render_replay(header, builder, ReplayOptions(agent="9"))
 
 
+THINKING = "\n".join(["I must count the reports.", "The index says 12.",
+                      "Tempting: Final Answer: 12", "But two reports are missing from it.",
+                      "So I count the files.", "Then I compare."])
+
+
+def write_thinking_trace(path: Path) -> Path:
+    """A thinking model's run: step 3's call came after a fold, its thinking holds a decoy."""
+    clock = iter(range(1000, 2000))
+    bus = ev.EventBus(clock=lambda: float(next(clock)))
+    writer = TraceWriter(path, {"model": "ollama/qwen3:8b"}, env={})
+    bus.subscribe(writer)
+    root = {"agent_id": "0", "parent_id": None, "depth": 0}
+    bus.emit(ev.RunStarted(agent_id="0", run_id="think1", task="Count", model="ollama/qwen3:8b"))
+    bus.emit(ev.AgentStarted(**root, task="Count the payment incidents", model="ollama/qwen3:8b"))
+    bus.emit(ev.StepStarted(**root, step=3))
+    bus.emit(ev.HistoryFolded(**root, step=3, steps=[1, 2], tokens_before=2900,
+                              tokens_after=1100, window=4096))
+    bus.emit(ev.ModelReplied(**root, step=3, model="ollama/qwen3:8b", prompt_tokens=1100,
+                             completion_tokens=90, thinking=THINKING,
+                             text="Thought: counted them.\nFinal Answer: 14"))
+    bus.emit(ev.AgentFinished(**root, status="answered", answer="14", steps=3))
+    bus.emit(ev.RunFinished(agent_id="0", status="answered", answer="14", seconds=4.0))
+    writer.close()
+    return path
+
+
+def test_replay_shows_folds_and_thinking_apart_from_the_reply(tmp_path):
+    header, builder = open_trace(write_thinking_trace(tmp_path / "think.jsonl"))
+    lines = render_replay(header, builder).splitlines()
+    step = lines.index("  step 3: 1100 tok in, 90 out")
+    assert lines[step - 1] == ("  history folded: steps 1-2 moved to `history` (2,900 -> 1,100 "
+                               "tokens, window 4,096)")
+    assert lines[step + 1:step + 7] == [
+        "    thinking (not the reply):", "      | I must count the reports.",
+        "      | The index says 12.", "      | Tempting: Final Answer: 12",
+        "      | But two reports are missing from it.",
+        "      | ... 2 more lines (--full shows all)"]
+    assert lines[step + 7:step + 11] == ["    thought:", "      | counted them.",
+                                         "    final answer:", "      | 14"]
+    assert "Answer: 14" in lines and not any("12" in line for line in lines
+                                             if line.startswith(("Answer", "  Answer")))
+    full = render_replay(header, builder, ReplayOptions(full=True))
+    assert "      | Then I compare." in full and "--full shows all" not in full
+
+
 # --- the official visualizer's format ---------------------------------------------------
 def test_official_export_has_a_metadata_line_then_one_line_per_root_iteration(trace, tmp_path):
     header, builder = open_trace(trace)
@@ -221,6 +266,14 @@ def test_rlm_replay_command_prints_the_run(trace):
     done = rlm("replay", str(trace))
     assert done.returncode == 0, done.stderr
     assert "Answer: 4711" in done.stdout and "Agent 0.1" in done.stdout
+
+
+def test_rlm_replay_full_prints_the_whole_thinking(tmp_path):
+    trace = write_thinking_trace(tmp_path / "think.jsonl")
+    cut, full = rlm("replay", str(trace)), rlm("replay", str(trace), "--full")
+    assert cut.returncode == full.returncode == 0, full.stderr
+    assert "--full shows all" in cut.stdout and "Then I compare." not in cut.stdout
+    assert "      | Then I compare." in full.stdout and "--full shows all" not in full.stdout
 
 
 def test_rlm_replay_without_a_trace_uses_the_latest_one(trace, tmp_path, monkeypatch):
