@@ -13,6 +13,7 @@ from tests.tui.test_tui_support import (
     scripted_factory,
     thinking_script,
     wait_run_end,
+    write_trace,
 )
 from tui.bridge import EngineEvents, EventBridge
 from tui.entries import thinking_preview
@@ -189,3 +190,15 @@ async def test_a_real_run_shows_thinking_and_the_fold(tmp_path):
         assert len(boxes) == 4
         assert all("Tempting: Final Answer: 99" in b.text for b in boxes)
         assert "99" not in reply_texts(app)
+
+
+async def test_a_replayed_trace_shows_the_thinking_and_the_fold(tmp_path):
+    trace = write_trace(tmp_path / "think.jsonl", thinking_script().events)
+    app = make_app(replay=str(trace), clock=FixedClock(T0 + 99))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        shown = texts(app)
+        assert any(t.startswith("History folded  steps 1-6 moved to `history`") for t in shown)
+        [box] = app.transcript.query(ThinkingBox)
+        assert box.text == THINKING
+        assert not any("writing" in t or "thinking…" in t for t in shown)  # live-only
