@@ -99,11 +99,8 @@ def _running_window(local: LocalModel, host: str, settings: Settings,
     """The window a run would give this pulled model (``None`` if it cannot be worked out)."""
     from rlm.llm.windows import ollama_parallel, ollama_window
 
-    name = local.name.removesuffix(":latest")
-    names = (local.model, f"ollama/{local.name}", f"ollama/{name}", f"ollama_chat/{name}",
-             local.name, name)
-    asked = next((settings.model_num_ctx[n] for n in names if n in settings.model_num_ctx),
-                 settings.num_ctx)
+    # As the engine looks it up for the model string the picker hands it (no other spelling).
+    asked = settings.model_num_ctx.get(local.model) or settings.num_ctx
     try:
         return ollama_window(local.model, host, local.context_length, local.kv_bytes_per_token,
                              local.size, asked=asked, parallel=ollama_parallel(env),

@@ -255,3 +255,18 @@ def test_rlm_never_imports_tui():
     for path in Path("rlm").rglob("*.py"):
         text = path.read_text()
         assert "import tui" not in text and "from tui" not in text, path
+
+
+def test_the_picker_uses_a_profiles_num_ctx_for_the_model_it_hands_over(model_env, monkeypatch):
+    from rlm.config import Settings
+
+    # RLM_NUM_CTX=16384 and a profile's [num_ctx] line for this model: the line wins.
+    settings = Settings(num_ctx=16384, model_num_ctx={"ollama_chat/llama3.1:8b": 8192})
+    monkeypatch.setattr(Settings, "resolve", classmethod(lambda cls, env=None: settings))
+    models = (FakeModel("llama3.1:8b", context_length=131_072),
+              FakeModel("qwen3:8b", family="qwen3", context_length=40_960))
+    with OllamaServer(models=models) as server:
+        found = discover_models({"OLLAMA_HOST": server.url})
+    assert [c.detail for c in found.choices] == [
+        "8.0B, 4.7 GB, runs at 8,192 of 131,072 tokens",
+        "8.0B, 4.7 GB, runs at 16,384 of 40,960 tokens"]
