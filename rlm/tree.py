@@ -40,6 +40,17 @@ class AgentNode:
     finished: float | None = None
     context_info: dict[str, Any] = field(default_factory=dict)
     events: list[ev.Event] = field(default_factory=list, repr=False)
+    # A model call of this agent with nothing back yet, after a ModelWaiting: since when
+    # (wall clock) and why ("slot" or "reply"); cleared by what the agent does next.
+    waiting_since: float | None = None
+    waiting_for: str = ""
+
+    def waiting_words(self, now: float) -> str:
+        """``waiting for the model: 12 s`` while a call waits, else ``""``."""
+        if self.waiting_since is None or self.finished is not None:
+            return ""
+        what = "a slot of its server" if self.waiting_for == "slot" else "the model"
+        return f"waiting for {what}: {max(0.0, now - self.waiting_since):.0f} s"
 
     @property
     def seconds(self) -> float | None:
@@ -117,6 +128,11 @@ class TreeBuilder:
 
     @staticmethod
     def _update(node: AgentNode, event: ev.Event) -> None:
+        if isinstance(event, ev.ModelWaiting):
+            node.waiting_since, node.waiting_for = event.since, event.reason
+            return
+        if not isinstance(event, ev.AgentStatus):
+            node.waiting_since = None  # anything the agent does next ends the wait
         if isinstance(event, ev.StepStarted) and event.kind == "step":
             node.steps = max(node.steps, event.step)
         elif isinstance(event, ev.ModelReplied):

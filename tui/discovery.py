@@ -97,10 +97,10 @@ def _settings(env: Mapping[str, str], found: Discovery) -> Settings:
 def _running_window(local: LocalModel, host: str, settings: Settings,
                     env: Mapping[str, str]) -> Window | None:
     """The window a run would give this pulled model (``None`` if it cannot be worked out)."""
-    from rlm.llm.windows import ollama_parallel, ollama_window
+    from rlm.llm.windows import num_ctx_for, ollama_parallel, ollama_window
 
     # As the engine looks it up for the model string the picker hands it (no other spelling).
-    asked = settings.model_num_ctx.get(local.model) or settings.num_ctx
+    asked = num_ctx_for(local.model, settings.model_num_ctx) or settings.num_ctx
     try:
         return ollama_window(local.model, host, local.context_length, local.kv_bytes_per_token,
                              local.size, asked=asked, parallel=ollama_parallel(env),

@@ -97,6 +97,10 @@ def agent_label(node: AgentNode, now: float, width: int | None = None) -> Text:
         share = max(room // 2, room - len(task) - 2, 8)
         reason = short(reason, share)
         room -= len(reason) + 2
+    waiting = node.waiting_words(now)
+    if waiting:  # a call with nothing back yet: say so, and for how long
+        room -= len(waiting) + 2
+        figures = Text.assemble(figures, (f"  {waiting}", "yellow"))
     label = Text.assemble(head, short(task, max(room, 8)), figures)
     if reason:
         label.append(f"  {reason}", style=STATUS_MARKS.get(node.status, ("", "red"))[1])

@@ -47,10 +47,10 @@ def gather() -> dict:
 
 def _window(local, host: str):
     """The window ``rlm run`` would run a pulled model at, with the settings here."""
-    from rlm.llm.windows import ollama_parallel, ollama_window
+    from rlm.llm.windows import num_ctx_for, ollama_parallel, ollama_window
 
     settings = _settings()
-    asked = settings.model_num_ctx.get(local.model) or settings.num_ctx
+    asked = num_ctx_for(local.model, settings.model_num_ctx) or settings.num_ctx
     return ollama_window(local.model, host, local.context_length, local.kv_bytes_per_token,
                          local.size, asked=asked, parallel=ollama_parallel(os.environ),
                          thinking="thinking" in local.capabilities)

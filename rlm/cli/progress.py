@@ -63,8 +63,11 @@ def agent_line(node: AgentNode, *, now: float, width: int, use_colour: bool) -> 
     name = f"{'  ' * node.depth}{STATUS_MARKS.get(node.status, '?')} {node.agent_id}"
     head = (f"{name:<14} {node.status:<9} {node.steps:>2} step{'s' if node.steps != 1 else ' '} "
             f"{human_tokens(node.usage.total_tokens):>6} tok {seconds:6.1f}s  ")
-    task = short(node.task, max(0, width - len(head) - 1))
-    return colour(head, STATUS_COLOURS.get(node.status, ""), use_colour) + task
+    waiting = node.waiting_words(now)
+    waiting = f"{waiting}  " if waiting else ""
+    task = short(node.task, max(0, width - len(head) - len(waiting) - 1))
+    return (colour(head, STATUS_COLOURS.get(node.status, ""), use_colour)
+            + colour(waiting, "33", use_colour) + task)
 
 
 def tree_lines(builder: TreeBuilder, *, now: float, width: int, use_colour: bool,
@@ -217,6 +220,10 @@ class Progress:
         if isinstance(event, ev.StepStarted):
             return [] if self.live else [f"{tag} step {event.step}"
                                          + (" (best answer)" if event.kind != "step" else "")]
+        if isinstance(event, ev.ModelWaiting):  # live: the tree line counts the seconds
+            what = "a slot of its server" if event.reason == "slot" else "the model"
+            return [] if self.live else [f"{tag} waiting for {what}: {event.seconds:.0f} s "
+                                         f"({event.model})"]
         if isinstance(event, ev.HistoryFolded):
             return [] if self.live and not self.verbose else [f"{tag} {fold_text(event)}"]
         if isinstance(event, ev.AgentFinished):

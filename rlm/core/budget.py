@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from rlm.config import Settings
 from rlm.llm.providers import is_ollama
 from rlm.llm.tokens import count_messages
-from rlm.llm.windows import OLLAMA_DEFAULT_NUM_CTX, Window, decide_window
+from rlm.llm.windows import OLLAMA_DEFAULT_NUM_CTX, Window, decide_window, num_ctx_for
 
 MARGIN = 1.15           # our count times this is what a local tokenizer may count
 PER_MESSAGE = 4         # plus this per message for the chat template's special tokens
@@ -94,7 +94,7 @@ class Windows:
             return await decide_window(model, api_base=s.api_base, env=self.env,
                                        num_ctx=s.num_ctx, model_num_ctx=s.model_num_ctx)
         except Exception:  # noqa: BLE001  (unknown is not an error here: the call decides)
-            asked = s.model_num_ctx.get(model) or s.num_ctx
+            asked = num_ctx_for(model, s.model_num_ctx) or s.num_ctx
             if is_ollama(model):  # still never leave the window to the server's default
                 tokens = asked or OLLAMA_DEFAULT_NUM_CTX
                 return Window(model, tokens, source="Ollama could not describe the model",

@@ -71,7 +71,7 @@ async def decide_window(model: str, *, api_base: str | None = None,
         ServerUnreachable, ModelNotFound: Ollama cannot describe the model.
     """
     env = os.environ if env is None else env
-    asked = (model_num_ctx or {}).get(model) or num_ctx
+    asked = num_ctx_for(model, model_num_ctx or {}) or num_ctx
     if is_ollama(model):
         host = normalize_host(api_base) if api_base else _ollama_host(env)
         return await _ollama_window(model, host, asked, ollama_parallel(env))
@@ -89,6 +89,23 @@ async def decide_window(model: str, *, api_base: str | None = None,
     if asked:
         return Window(model, asked, None, "the num_ctx setting")
     return Window(model, None)
+
+
+def num_ctx_for(model: str, table: Mapping[str, int]) -> int | None:
+    """``model``'s entry in a ``[num_ctx]`` table. An Ollama model is one model whichever
+    way it is written: ``ollama/llama3`` and ``ollama_chat/llama3:latest`` find each other."""
+    if model in table:
+        return table[model]
+    if not is_ollama(model):
+        return None
+    wanted = _ollama_key(model)
+    return next((tokens for name, tokens in table.items()
+                 if is_ollama(name) and _ollama_key(name) == wanted), None)
+
+
+def _ollama_key(model: str) -> str:
+    name = model_name(model)
+    return name if ":" in name else f"{name}:latest"
 
 
 def provider_of_model(model: str) -> str:

@@ -210,3 +210,20 @@ def test_live_verbose_streams_thinking_on_its_own_line_never_as_the_reply():
     assert out.getvalue().rstrip().splitlines()[-1] == "  0 > Thought: it is 42"
     assert "0 > Final Answer: 99" not in out.getvalue() and "0 > Hmm" not in out.getvalue()
     progress.close()
+
+
+def test_a_call_that_waits_is_said_with_its_seconds():
+    out = io.StringIO()
+    progress = Progress(out, live=False)
+    bus = ev.EventBus(clock=iter(range(100, 10_000)).__next__)
+    bus.subscribe(progress)
+    root = {"agent_id": "0", "parent_id": None, "depth": 0}
+    bus.emit(ev.AgentStarted(**root, task="Find it", model="m"))
+    bus.emit(ev.StepStarted(**root, step=1))
+    bus.emit(ev.ModelWaiting(**root, step=1, model="ollama/big", seconds=5.2, since=95.0))
+    assert "[0] waiting for the model: 5 s (ollama/big)" in out.getvalue()
+    node = progress.tree.nodes["0"]
+    line = agent_line(node, now=107.0, width=100, use_colour=False)
+    assert "waiting for the model: 12 s  Find it" in line
+    bus.emit(ev.TokenDelta(**root, step=1, text="Thought"))  # the first piece ends the wait
+    assert "waiting" not in agent_line(node, now=108.0, width=100, use_colour=False)

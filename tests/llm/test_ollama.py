@@ -145,3 +145,13 @@ def test_the_default_window_is_what_the_machine_can_hold():
     assert default_num_ctx(2048, kv, weights, 64 * gib) == (2048, "the model's trained window")
     assert default_num_ctx(131_072, kv, weights, 16 * gib, parallel=4)[0] == 4096
     assert default_num_ctx(131_072, None, weights, 16 * gib)[0] == 4096  # shape unknown
+
+
+def test_a_num_ctx_table_finds_an_ollama_model_however_it_is_written():
+    from rlm.llm.windows import num_ctx_for
+
+    table = {"ollama/llama3": 8192, "ollama_chat/qwen3:8b": 16384, "openai/m": 2048}
+    assert num_ctx_for("ollama_chat/llama3:latest", table) == 8192
+    assert num_ctx_for("ollama/qwen3:8b", table) == 16384
+    assert num_ctx_for("ollama/qwen3:4b", table) is None
+    assert num_ctx_for("openai/m", table) == 2048 and num_ctx_for("hosted_vllm/m", table) is None

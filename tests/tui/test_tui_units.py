@@ -270,3 +270,10 @@ def test_the_picker_uses_a_profiles_num_ctx_for_the_model_it_hands_over(model_en
     assert [c.detail for c in found.choices] == [
         "8.0B, 4.7 GB, runs at 8,192 of 131,072 tokens",
         "8.0B, 4.7 GB, runs at 16,384 of 40,960 tokens"]
+
+
+def test_a_waiting_call_shows_in_its_agents_row_with_the_seconds():
+    waiting = node(waiting_since=T0 + 1, waiting_for="reply")
+    assert agent_label(waiting, T0 + 13, width=120).plain.endswith("waiting for the model: 12 s")
+    slot = node(waiting_since=T0, waiting_for="slot")
+    assert "waiting for a slot of its server: 3 s" in agent_label(slot, T0 + 3, 120).plain
