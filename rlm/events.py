@@ -156,7 +156,7 @@ class Observation(Event):
 class SubCall(Event):
     """A call from sandbox code: ``llm_query`` (plain) or ``rlm_query`` (a child agent)."""
 
-    kind: str  # "llm_query" | "rlm_query"
+    kind: str  # "llm_query" | "rlm_query" | "tool" (then ``model`` is the tool's name)
     prompt: str  # a preview
     answer: str = ""  # a preview
     model: str = ""

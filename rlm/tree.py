@@ -86,7 +86,8 @@ class TreeBuilder:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.nodes: dict[str, AgentNode] = {}
-        self.root: AgentNode | None = None
+        self.root: AgentNode | None = None  # the first root; a session has one per turn
+        self.roots: list[AgentNode] = []
         self.run_started: ev.RunStarted | None = None
         self.run_finished: ev.RunFinished | None = None
 
@@ -123,8 +124,9 @@ class TreeBuilder:
         parent = self.nodes.get(event.parent_id or "")
         if parent is not None:
             parent.children.append(node)
-        elif self.root is None:
-            self.root = node
+        else:
+            self.roots.append(node)
+            self.root = self.root or node
 
     @staticmethod
     def _update(node: AgentNode, event: ev.Event) -> None:
@@ -158,4 +160,4 @@ class TreeBuilder:
         return total
 
     def agents(self) -> list[AgentNode]:
-        return list(self.root.walk()) if self.root else []
+        return [node for root in self.roots for node in root.walk()]

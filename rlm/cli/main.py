@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rlm {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run(commands)
+    _add_chat(commands)
     _add_models(commands)
     _add_replay(commands)
     return parser
@@ -109,6 +110,39 @@ def _add_run(commands) -> None:
                      help="check settings, model reachability and context size; "
                           "no model call")
     run.set_defaults(handler="rlm.cli.run:run_command")
+
+
+CHAT_EPILOG = """\
+examples:
+  rlm chat --context notes.md                     # ask, read the answer, ask again
+  rlm chat --context logs/ --model ollama/qwen2.5-coder:7b
+  printf 'How many errors?\\nWhich is the oldest?\\n' | rlm chat --context app.log -q
+
+Every question runs on the same sandbox: variables survive, earlier questions and answers
+are the variable `turns` and a short recap. Commands: /context PATH, /model M, /reset,
+/tree, /help, /exit. Ctrl-C stops the running question and keeps the conversation;
+Ctrl-D leaves. One trace holds every turn (--trace FILE)."""
+
+
+def _add_chat(commands) -> None:
+    chat = commands.add_parser(
+        "chat", help="a conversation: follow-up questions over one sandbox", epilog=CHAT_EPILOG,
+        description="Ask questions one after the other about one context; answers on stdout, "
+                    "the live tree on stderr.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    chat.add_argument("--context", metavar="PATH|-",
+                      help="a text file, a folder, or - for stdin (then questions come from "
+                           "the terminal only)")
+    add_setting_flags(chat)
+    chat.add_argument("--profile", metavar="NAME|FILE",
+                      help="settings from a profile: local-only, hybrid, hosted, or a .toml file")
+    chat.add_argument("--trace", metavar="FILE", help="write every turn's events here")
+    out = chat.add_mutually_exclusive_group()
+    out.add_argument("-v", "--verbose", action="store_true",
+                     help="show every agent's steps (thoughts, code, observations)")
+    out.add_argument("-q", "--quiet", action="store_true",
+                     help="no prompt and no progress: questions in, answers out")
+    chat.set_defaults(handler="rlm.cli.chat:chat_command")
 
 
 def _add_models(commands) -> None:

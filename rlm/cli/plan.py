@@ -32,18 +32,25 @@ class Plan:
     notes: list[str] = field(default_factory=list)
 
 
-def make_plan(args) -> Plan:
-    question = read_question(args)
+def settings_of(args: Any) -> tuple[Settings, Profile | None]:
+    """The settings of the command line, resolved once: flags > ``--profile`` > environment
+    > defaults; a model a local-only profile forbids fails here, before any network."""
     profile = None
-    if args.profile:
+    if getattr(args, "profile", None):
         from rlm.profiles import load_profile
 
         profile = load_profile(args.profile)
     settings = Settings.resolve(profile=profile.settings if profile else None,
                                 **{k: getattr(args, k, None) for k in FLAG_SETTINGS})
-    if profile is not None:  # a model a local-only profile forbids fails before any network
+    if profile is not None:
         profile.check_models([settings.model, settings.sub_model,
                               *settings.depth_models.values()])
+    return settings, profile
+
+
+def make_plan(args) -> Plan:
+    question = read_question(args)
+    settings, profile = settings_of(args)
     plan = Plan(question=question, context=read_context(args.context), settings=settings,
                 profile=profile)
     if profile is not None and profile.deployments:  # else the engine builds its client

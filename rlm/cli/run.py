@@ -49,7 +49,8 @@ def execute(plan: Plan, args) -> int:
         for warning in asyncio.run(preflight_all(plan, models)):
             print(f"rlm: warning: {warning}", file=sys.stderr)
     progress = None if args.quiet else Progress(sys.stderr, verbose=args.verbose)
-    rlm = RLM(client=plan.client, on_event=progress, trace=plan.trace, settings=plan.settings)
+    rlm = RLM(client=plan.client, on_event=progress, trace=plan.trace, settings=plan.settings,
+              tools=plan.profile.tools if plan.profile else None)
     for note in plan.notes:
         if progress is not None:
             progress.note(f"rlm: {note}")

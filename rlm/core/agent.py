@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
 
 from rlm import events as ev
 from rlm.context import ContextSource
@@ -19,7 +18,7 @@ from rlm.core.history import VARIABLE as HISTORY
 from rlm.core.history import History
 from rlm.core.observe import cut_text, render_action
 from rlm.core.parse import OBSERVATION_STOP, Reply, parse_reply
-from rlm.core.run import Run, sandbox_config
+from rlm.core.run import Outcome, Run, sandbox_config
 from rlm.core.subcalls import SubCalls
 from rlm.core.waiting import WaitCallback
 from rlm.errors import Cancelled, LimitReached, RLMError
@@ -28,19 +27,14 @@ from rlm.sandbox import Sandbox
 BEST_ANSWER_GRACE = 120.0  # seconds a best-answer call may run past the run's deadline
 
 
-@dataclass
-class Outcome:
-    status: str  # answered | limit | failed | cancelled
-    answer: str | None = None
-    limit_hit: str | None = None
-    error: str | None = None
-
-
 class Agent:
     """One node of the tree: its history, its sandbox, its loop."""
 
     def __init__(self, run: Run, *, agent_id: str, parent_id: str | None, depth: int,
-                 task: str, source: ContextSource, model: str, task_is_context: bool = False):
+                 task: str, source: ContextSource, model: str, task_is_context: bool = False,
+                 sandbox: Sandbox | None = None, note: str = ""):
+        """``sandbox``: one that outlives the agent (a session's), used instead of starting
+        one; ``note``: more for the task message (a session's recap of earlier turns)."""
         self.run = run
         self.agent_id, self.parent_id, self.depth = agent_id, parent_id, depth
         self.task, self.source, self.model = task, source, model
@@ -48,9 +42,12 @@ class Agent:
         self.finished = False
         self.pending_limit: str | None = None
         self.pending_limit_detail = ""
-        self.sandbox: Sandbox | None = None
-        self.history = History(prompts.system_prompt(source.info), prompts.first_message(
-            task, source.info, task_is_context=task_is_context))
+        self.sandbox = sandbox
+        self.owns_sandbox = sandbox is None
+        self.subcalls = SubCalls(self)
+        first = prompts.first_message(task, source.info, task_is_context=task_is_context)
+        self.history = History(prompts.system_prompt(source.info, run.tools.listing()),
+                               f"{first}\n\n{note}" if note else first)
         self.observation_chars = run.settings.observation_chars
 
     @property
@@ -100,9 +97,10 @@ class Agent:
         return outcome
 
     async def _run(self) -> Outcome:
-        self.sandbox = await Sandbox.start(
-            self.source, config=sandbox_config(self.run.settings), handler=SubCalls(self).handle,
-            pool=self.run.pool, label=self.agent_id)
+        if self.sandbox is None:
+            self.sandbox = await Sandbox.start(
+                self.source, config=sandbox_config(self.run.settings, self.run.tools.names),
+                handler=self.subcalls.handle, pool=self.run.pool, label=self.agent_id)
         window = await self.run.windows.get(self.model)
         self.observation_chars = observation_chars(window, self.run.settings)
         try:
@@ -252,7 +250,7 @@ class Agent:
         return self.sandbox
 
     async def _close_sandbox(self) -> None:
-        if self.sandbox is not None:
+        if self.sandbox is not None and self.owns_sandbox:
             sandbox, self.sandbox = self.sandbox, None
             await asyncio.shield(sandbox.close())
 

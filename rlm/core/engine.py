@@ -8,18 +8,22 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rlm.core.session import Session
 
 from rlm import events as ev
 from rlm.config import Settings
-from rlm.context import prepare_context
-from rlm.core.agent import Agent, Outcome
+from rlm.context import ContextSource, prepare_context
+from rlm.core.agent import Agent
 from rlm.core.budget import WindowLookup, Windows
 from rlm.core.loop import EngineLoop
-from rlm.core.run import Run, sandbox_config, sandbox_report
+from rlm.core.run import Outcome, Run, Turn, sandbox_config, sandbox_report
+from rlm.core.tools import Tools
 from rlm.errors import ConfigError
 from rlm.llm import Model
 from rlm.result import RLMResult
@@ -54,6 +58,8 @@ class RLM:
             table). Every prompt is kept within it.
         settings: settings already resolved (``Settings.resolve``), as the ``rlm`` command
             passes them; then no other setting may be given here.
+        tools: host functions sandbox code may call by name, ``{"name": function}`` or
+            ``["module:function", ...]`` (``rlm.core.tools``).
         **more: any other ``Settings`` field: ``api_base``, ``max_agents``,
             ``action_timeout``, ``max_concurrency``, ``timeout``, ``max_tokens``,
             ``max_cost``, ``depth_models`` ({depth: model}), ``observation_chars``, ...
@@ -65,7 +71,9 @@ class RLM:
                  client: Model | None = None, on_event: Callable[[ev.Event], None] | None = None,
                  trace: str | Path | None = None, env: Mapping[str, str] | None = None,
                  keep_warm: bool = False, window_lookup: WindowLookup | None = None,
-                 settings: Settings | None = None, **more: Any):
+                 settings: Settings | None = None,
+                 tools: Mapping[str, Callable[..., Any]] | Sequence[str] | None = None,
+                 **more: Any):
         given = dict(model=model, sub_model=sub_model, max_depth=max_depth,
                      max_steps=max_steps, **more)
         if settings is None:
@@ -74,10 +82,11 @@ class RLM:
             raise ConfigError("Pass either settings=Settings(...) or separate settings to "
                               "RLM(), not both.")
         self.settings = settings
+        self.tools = Tools.load(tools)
         self._env = env
-        self._client = client
+        self.client = client
         self._trace = trace
-        self._subscribers: list[Callable[[ev.Event], None]] = [on_event] if on_event else []
+        self.subscribers: list[Callable[[ev.Event], None]] = [on_event] if on_event else []
         self._lock = threading.Lock()
         self._active: tuple[asyncio.AbstractEventLoop, asyncio.Task, Run] | None = None
         self._cancelled = False
@@ -117,8 +126,8 @@ class RLM:
 
     def subscribe(self, subscriber: Callable[[ev.Event], None]) -> Callable[[], None]:
         """Receive every event of later runs; returns a function that unsubscribes."""
-        self._subscribers.append(subscriber)
-        return lambda: self._subscribers.remove(subscriber)
+        self.subscribers.append(subscriber)
+        return lambda: self.subscribers.remove(subscriber)
 
     # --- public API ---------------------------------------------------------------------
     def completion(self, prompt: str, context: Any = None, *,
@@ -148,7 +157,7 @@ class RLM:
     async def acompletion(self, prompt: str, context: Any = None, *,
                           trace: str | Path | None = None) -> RLMResult:
         """Async form of ``completion``."""
-        client, model, note = await self._prepare_client()
+        client, model, note = await self.prepare_client()
         run_dir = Path(tempfile.mkdtemp(prefix="rlm-run-"))
         try:
             source = prepare_context(prompt if context is None else context, run_dir)
@@ -156,8 +165,29 @@ class RLM:
                                    trace or self._trace)
         finally:
             shutil.rmtree(run_dir, ignore_errors=True)
-            if client is not self._client and hasattr(client, "aclose"):
+            if client is not self.client and hasattr(client, "aclose"):
                 await client.aclose()  # its connections belong to this event loop
+
+    def session(self, context: Any = None, *, trace: str | Path | None = None) -> Session:
+        """A conversation: each ``ask`` runs on the same sandbox (``rlm.core.session``).
+
+        Args:
+            context: the context of the first and later questions (``None``: the first
+                question becomes it, as with ``completion``).
+            trace: one JSONL trace for every turn.
+        """
+        from rlm.core.session import Session
+
+        return Session(self, context, trace=trace or self._trace)
+
+    async def astream(self, prompt: str, context: Any = None, *,
+                      trace: str | Path | None = None) -> AsyncIterator[ev.Event | RLMResult]:
+        """Every event of a run as it happens, then its ``RLMResult`` (the last item)."""
+        from rlm.core.session import stream_of
+
+        async for item in stream_of(self.subscribe,
+                                    self.acompletion(prompt, context, trace=trace), self.cancel):
+            yield item
 
     def cancel(self) -> None:
         """Stop the current run from any thread: every agent ends, every sandbox is killed."""
@@ -169,10 +199,24 @@ class RLM:
             run.cancelled = True
             loop.call_soon_threadsafe(task.cancel)
 
+    def stop_agent(self, agent_id: str) -> None:
+        """Stop one agent of the current run and everything under it, from any thread; its
+        parent's ``rlm_query`` returns a string saying so and the parent goes on. The root
+        (or a turn's root) stops the whole run, as ``cancel`` does."""
+        with self._lock:
+            active = self._active
+        if active is None:
+            return
+        loop, _, run = active
+        if agent_id == run.root_id:
+            self.cancel()
+        else:
+            loop.call_soon_threadsafe(run.stop_agent, agent_id)
+
     # --- internals ----------------------------------------------------------------------
-    async def _prepare_client(self) -> tuple[Model, str, str]:
-        if self._client is not None:
-            return self._client, self.settings.model or "scripted", ""
+    async def prepare_client(self) -> tuple[Model, str, str]:
+        if self.client is not None:
+            return self.client, self.settings.model or "scripted", ""
         from rlm.llm.factory import make_model
         from rlm.llm.resolve import preflight, resolve_model
 
@@ -186,35 +230,54 @@ class RLM:
                 self._checked.add(key)
         return make_model(self.settings, env=self._env), model, note
 
-    async def _run(self, prompt: str, source, task_is_context: bool, client: Model, model: str,
-                   run_dir: Path, trace_path: str | Path | None) -> RLMResult:
+    async def _run(self, prompt: str, source: ContextSource, task_is_context: bool,
+                   client: Model, model: str, run_dir: Path,
+                   trace_path: str | Path | None) -> RLMResult:
         bus = ev.EventBus()
-        windows = await self._decide_windows(model)
-        writer = self._open_trace(bus, trace_path, model, windows)
-        for subscriber in self._subscribers:
+        windows = await self.decide_windows(model)
+        writer = self.open_trace(bus, trace_path, model, windows)
+        for subscriber in self.subscribers:
             bus.subscribe(subscriber)
         pool = self._pool_for_run()
+        try:
+            return await self.run_turn(
+                Turn(prompt, source, task_is_context), client=client, model=model,
+                run_dir=run_dir, bus=bus, pool=pool, windows=windows,
+                trace_path=str(writer.path) if writer else None)
+        finally:
+            if pool is not self._pool:
+                await asyncio.shield(pool.close())
+            if writer:
+                writer.close()
+
+    async def run_turn(self, turn: Turn, *, client: Model, model: str, run_dir: Path,
+                       bus: ev.EventBus, pool: SandboxPool, windows: dict[str, dict],
+                       trace_path: str | None) -> RLMResult:
+        """One root agent's run to its end, on ``bus``: a completion, or a session's turn
+        (its own root id, the session's sandbox, a recap in its task message)."""
         run = Run(run_id=uuid.uuid4().hex[:12], settings=self.settings, client=client, bus=bus,
-                  run_dir=run_dir, pool=pool, windows=self._windows, env=self._env)
+                  run_dir=run_dir, pool=pool, windows=self._windows, env=self._env,
+                  tools=self.tools, root_id=turn.root_id)
         started_at = time.time()
-        bus.emit(ev.RunStarted(run_id=run.run_id, task=ev.task_preview(prompt),
-                               task_chars=len(prompt), model=model,
-                               settings=self.settings.public(),
-                               trace_path=str(writer.path) if writer else None,
-                               sandbox=sandbox_report(self.settings), windows=windows))
+        bus.emit(ev.RunStarted(agent_id=turn.root_id, run_id=run.run_id,
+                               task=ev.task_preview(turn.prompt), task_chars=len(turn.prompt),
+                               model=model, settings=self.settings.public(),
+                               trace_path=trace_path, sandbox=sandbox_report(self.settings),
+                               windows=windows))
         run.reserve_agent()
         root = Agent(run, agent_id=run.new_agent_id(None), parent_id=None, depth=0,
-                     task=prompt, source=source, model=self.settings.model_for_depth(0) or model,
-                     task_is_context=task_is_context)
+                     task=turn.prompt, source=turn.source,
+                     model=self.settings.model_for_depth(0) or model,
+                     task_is_context=turn.task_is_context, sandbox=turn.sandbox,
+                     note=turn.note)
+        if turn.on_root is not None:
+            turn.on_root(root)
         outcome = Outcome("failed", error="the run did not finish")
         try:
             outcome = await self._run_root(root, run)
         finally:
-            if pool is not self._pool:
-                await asyncio.shield(pool.close())
-            result = self._finish(run, outcome, started_at, model, writer)
-            if writer:
-                writer.close()
+            result = self._finish(run, outcome, started_at, model, trace_path)
+            run.close()
         return result
 
     def _pool_for_run(self) -> SandboxPool:
@@ -245,14 +308,14 @@ class RLM:
                 self._active = None
                 self._cancelled = False
 
-    async def _decide_windows(self, model: str) -> dict[str, dict]:
+    async def decide_windows(self, model: str) -> dict[str, dict]:
         """The running windows of the models this run starts with (root, ``llm_query``),
         decided now so that the trace header and the first event say them."""
         names = dict.fromkeys([self.settings.model_for_depth(0) or model,
                                self.settings.query_model or model])
         return {name: (await self._windows.get(name)).to_dict() for name in names}
 
-    def _open_trace(self, bus: ev.EventBus, path: str | Path | None, model: str,
+    def open_trace(self, bus: ev.EventBus, path: str | Path | None, model: str,
                     windows: dict[str, dict]) -> TraceWriter | None:
         if path is None:
             return None
@@ -263,16 +326,15 @@ class RLM:
         return writer
 
     def _finish(self, run: Run, outcome: Outcome, started_at: float, model: str,
-                writer: TraceWriter | None) -> RLMResult:
+                trace_path: str | None) -> RLMResult:
         seconds = time.time() - started_at
         usage = run.tree.run_usage()
-        run.emit(ev.RunFinished(agent_id="0", status=outcome.status, answer=outcome.answer,
-                                limit_hit=outcome.limit_hit, error=outcome.error,
-                                usage=usage.to_dict(), seconds=seconds,
-                                agents=len(run.tree.nodes),
-                                trace_path=str(writer.path) if writer else None))
+        run.emit(ev.RunFinished(agent_id=run.root_id, status=outcome.status,
+                                answer=outcome.answer, limit_hit=outcome.limit_hit,
+                                error=outcome.error, usage=usage.to_dict(), seconds=seconds,
+                                agents=len(run.tree.nodes), trace_path=trace_path))
         return RLMResult(answer=outcome.answer or "", status=outcome.status,
                          limit_hit=outcome.limit_hit, tree=run.tree.root, usage=usage,
                          seconds=seconds, started_at=started_at, finished_at=time.time(),
                          run_id=run.run_id, model=model, error=outcome.error,
-                         trace_path=str(writer.path) if writer else None)
+                         trace_path=trace_path)

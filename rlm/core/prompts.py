@@ -37,7 +37,7 @@ like you; you get back only its final answer.
 - `rlm_query_batched(tasks, contexts=None) -> list[str]`: several helper agents at once.
 - `FINAL(value)` ends with `value`; `FINAL_VAR("name")` ends with the value of variable `name`.
 - `SHOW_VARS()` lists your variables. Variables persist between steps. As in a REPL, a last \
-bare expression is printed.
+bare expression is printed.{tools}
 
 Example:
 Thought: The context is long; I will search it for the number.
@@ -75,8 +75,10 @@ RESTARTED = """\
 """
 
 
-def system_prompt(context_info: dict[str, Any]) -> str:
-    return SYSTEM_PROMPT.format(context_type=context_info.get("type", "str"))
+def system_prompt(context_info: dict[str, Any], tools: str = "") -> str:
+    """The system prompt; ``tools`` lists the host's tools (``rlm.core.tools``), if any."""
+    listed = f"\nTools (call them from code; they return data):\n{tools}" if tools else ""
+    return SYSTEM_PROMPT.format(context_type=context_info.get("type", "str"), tools=listed)
 
 
 def first_message(task: str, context_info: dict[str, Any], *, task_is_context: bool) -> str:

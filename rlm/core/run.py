@@ -11,21 +11,24 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rlm import events as ev
 from rlm.config import Settings
+from rlm.context import ContextSource
 from rlm.core.budget import Windows, prompt_limit, prompt_tokens, reply_room
 from rlm.core.fit import FitChecker
+from rlm.core.tools import Tools
 from rlm.core.waiting import WaitCallback, Watch
 from rlm.errors import LimitReached, PromptTooLong
 from rlm.llm import CallOptions, Completion, Model, TokenCallback
 from rlm.llm.providers import is_ollama, local_server
 from rlm.llm.windows import Window
-from rlm.sandbox import SandboxConfig, file_confinement
+from rlm.sandbox import Sandbox, SandboxConfig, file_confinement
 from rlm.tree import TreeBuilder
 from rlm.usage import Usage
 
@@ -34,12 +37,37 @@ if TYPE_CHECKING:
     from rlm.sandbox import SandboxPool
 
 
-def sandbox_config(settings: Settings) -> SandboxConfig:
-    """The sandbox limits a run's settings ask for (its pool and every agent use these)."""
+@dataclass
+class Outcome:
+    """How an agent ended (``Agent.run_to_end`` returns it)."""
+
+    status: str  # answered | limit | failed | cancelled
+    answer: str | None = None
+    limit_hit: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class Turn:
+    """What one root agent works on: a completion's prompt, or a session's question."""
+
+    prompt: str
+    source: ContextSource
+    task_is_context: bool
+    root_id: str = "0"
+    sandbox: Sandbox | None = None   # a session's: it outlives the turn
+    note: str = ""                   # a session's recap of the turns before
+    on_root: Callable[[Agent], None] | None = None
+
+
+def sandbox_config(settings: Settings, tools: tuple[str, ...] = ()) -> SandboxConfig:
+    """The sandbox limits a run's settings ask for (its pool and every agent use these),
+    and the names of the tools its code may call."""
     return SandboxConfig(action_timeout=settings.action_timeout, memory_mb=settings.memory_mb,
                          allow_network=settings.allow_network,
                          confine_files=settings.confine_files,
-                         read_paths=settings.sandbox_read, write_paths=settings.sandbox_write)
+                         read_paths=settings.sandbox_read, write_paths=settings.sandbox_write,
+                         tools=tools)
 
 
 def sandbox_report(settings: Settings) -> dict[str, str]:
@@ -53,7 +81,8 @@ class Run:
 
     def __init__(self, *, run_id: str, settings: Settings, client: Model, bus: ev.EventBus,
                  run_dir: Path, pool: SandboxPool | None = None,
-                 windows: Windows | None = None, env: Mapping[str, str] | None = None):
+                 windows: Windows | None = None, env: Mapping[str, str] | None = None,
+                 root_id: str = "0", tools: Tools | None = None):
         self.run_id = run_id
         self.settings = settings
         self.client = client
@@ -61,7 +90,7 @@ class Run:
         self.run_dir = run_dir
         self.pool = pool
         self.tree = TreeBuilder()
-        bus.subscribe(self.tree)
+        self._unsubscribe = bus.subscribe(self.tree)
         self.usage = Usage()
         self.limiter = asyncio.Semaphore(settings.max_concurrency)
         self.started = time.monotonic()
@@ -71,19 +100,37 @@ class Run:
         self.agent_count = 0
         self.cancelled = False  # set by RLM.cancel(), from any thread
         self.env = env
+        self.root_id = root_id  # a session's turns are roots 0, 1, 2 ...
+        self.tools = tools or Tools({})
         self.windows = windows or Windows(settings, env)
         self.fit = FitChecker(self.windows, settings)
         self._servers: dict[str, asyncio.Semaphore] = {}
+        self.agent_tasks: dict[str, asyncio.Future] = {}  # child agents running now, by id
+        self.stopped: set[str] = set()  # agents the user stopped (with what is under them)
 
     def emit(self, event: ev.Event) -> ev.Event:
         return self.bus.emit(event)
+
+    def stop_agent(self, agent_id: str) -> bool:
+        """Stop one child agent and everything under it (its parent's ``rlm_query`` gets an
+        error string and goes on); False when it is not running. Call on the run's loop."""
+        task = self.agent_tasks.get(agent_id)
+        if task is None or task.done():
+            return False
+        self.stopped.add(agent_id)
+        task.cancel()
+        return True
+
+    def close(self) -> None:
+        """Stop following the bus (a session's bus goes on with the next turn)."""
+        self._unsubscribe()
 
     # --- agents -------------------------------------------------------------------------
     def new_agent_id(self, parent_id: str | None) -> str:
         """``0`` for the root, then ``0.1``, ``0.2``, ``0.1.1``: readable and unique."""
         with self._lock:
             if parent_id is None:
-                return "0"
+                return self.root_id
             n = self._children.get(parent_id, 0) + 1
             self._children[parent_id] = n
             return f"{parent_id}.{n}"

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from rlm import events as ev
 from rlm.context import ContextSource, describe, prepare_context
+from rlm.core.run import Outcome
 from rlm.errors import LimitReached, RLMError
 
 if TYPE_CHECKING:
@@ -49,7 +50,26 @@ class SubCalls:
             return await self._waiting(asyncio.gather(*(
                 self.rlm_query(t, c, payload.get("model"))
                 for t, c in zip(tasks, contexts, strict=False))))
+        if op == "tool":
+            return await self.tool(str(payload.get("name", "")), list(payload.get("args") or []),
+                                   dict(payload.get("kwargs") or {}))
         raise ValueError(f"unknown sandbox call {op!r}")
+
+    async def tool(self, name: str, args: list, kwargs: dict) -> Any:
+        """A host tool, called from code; its failure goes back to the code as an error."""
+        started = time.monotonic()
+        shown = json.dumps({"args": args, "kwargs": kwargs}, default=str)
+        try:
+            result = await self.run.tools.call(name, args, kwargs)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            self.agent.emit(ev.SubCall, kind="tool", prompt=f"{name}{shown}"[:PREVIEW],
+                            model=name, error=error, seconds=time.monotonic() - started)
+            raise RuntimeError(f"tool {name} failed: {error}") from None
+        self.agent.emit(ev.SubCall, kind="tool", prompt=f"{name}{shown}"[:PREVIEW],
+                        answer=json.dumps(result, default=str)[:PREVIEW], model=name,
+                        seconds=time.monotonic() - started)
+        return result
 
     async def _waiting(self, awaitable):
         """Mark the agent ``waiting`` while its children work."""
@@ -106,7 +126,17 @@ class SubCalls:
             child_id, task, self._child_source(task, context, child_id),
             model=model or self.run.settings.model_for_depth(depth) or self.agent.model,
             task_is_context=context is None)
-        outcome = await child.run_to_end()
+        running = asyncio.ensure_future(child.run_to_end())
+        self.run.agent_tasks[child.agent_id] = running
+        try:
+            outcome = await running
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if child.agent_id not in self.run.stopped or (me and me.cancelling()):
+                raise  # the whole run (or this agent) was cancelled, not just the child
+            outcome = Outcome("cancelled", error="the user stopped it")
+        finally:
+            self.run.agent_tasks.pop(child.agent_id, None)
         answer = _answer_text(outcome)
         self._emit_sub("rlm_query", task, child.model, answer=answer, started=started,
                        child_id=child.agent_id)
@@ -119,7 +149,7 @@ class SubCalls:
         return ContextSource(kind, path, _describe_file(kind, path))
 
 
-def _answer_text(outcome) -> str:
+def _answer_text(outcome: Outcome) -> str:
     if outcome.status == "answered":
         return outcome.answer or ""
     if outcome.status == "limit" and outcome.answer:

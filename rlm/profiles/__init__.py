@@ -15,6 +15,8 @@ A profile file::
     [depth_models]                     # optional: the model of the agents at a depth
     2 = "ollama/qwen2.5:3b"
 
+    tools = ["mytools:lookup"]         # optional: host functions sandbox code may call
+
     [num_ctx]                          # optional: the window a local model runs at
     "ollama/llama3" = 8192             # (else [limits] num_ctx, RLM_NUM_CTX, or a default)
 
@@ -51,7 +53,8 @@ from rlm.llm.router import Deployment
 LIMIT_KEYS = {d.name: {float: (int, float), tuple: list}.get(d.kind, d.kind)
               for d in DECLARED if d.profile == "limits"}
 TOP_SETTINGS = tuple(d.name for d in DECLARED if d.profile == "top")
-TOP_KEYS = {"description", "local_only", "depth_models", "num_ctx", "limits", "deployments",
+TOP_KEYS = {"description", "local_only", "depth_models", "num_ctx", "tools", "limits",
+            "deployments",
             "router",
             *TOP_SETTINGS}
 DEPLOYMENT_KEYS = {"model", "name", "api_base", "api_key_env", "weight", "rpm", "tpm",
@@ -70,6 +73,7 @@ class Profile:
     deployments: list[Deployment] = field(default_factory=list)
     router: dict[str, Any] = field(default_factory=dict)
     local_only: bool = False
+    tools: list[str] = field(default_factory=list)  # "module:function" (rlm.core.tools)
 
     @property
     def deployment_groups(self) -> list[str]:
@@ -130,6 +134,11 @@ def parse_profile(text: str, *, name: str, path: str = "<string>") -> Profile:
     depth_models = _depth_models(data.get("depth_models", {}), path)
     if depth_models:
         profile.settings["depth_models"] = depth_models
+    tools = data.get("tools", [])
+    if not isinstance(tools, list) or not all(isinstance(t, str) for t in tools):
+        raise ConfigError(f'Profile {path}: tools = ["module:function", ...] (a list of names '
+                          f'of host functions sandbox code may call).')
+    profile.tools = tools
     model_num_ctx = _num_ctx_table(data.get("num_ctx", {}), path)
     if model_num_ctx:
         profile.settings["model_num_ctx"] = model_num_ctx

@@ -8,7 +8,8 @@ from typing import Any
 
 # (op, payload) -> a JSON-able result. ``op`` is llm_query, llm_query_batched, rlm_query or
 # rlm_query_batched; payloads are {"prompt", "model"}, {"prompts", "model"},
-# {"task", "context", "model"} and {"tasks", "contexts", "model"}, where a context is
+# {"task", "context", "model"}, {"tasks", "contexts", "model"} and, for ``tool``,
+# {"name", "args", "kwargs"}, where a context is
 # {"kind", "path"} (a file the worker wrote) or None. Raising makes the user's call raise
 # RuntimeError(str(error)).
 Handler = Callable[[str, dict], Awaitable[Any]]
@@ -29,6 +30,7 @@ class SandboxConfig:
             runtime (reading) and its own folder (writing); False turns that off.
         read_paths: more files or folders user code may read (and run programs from).
         write_paths: more files or folders user code may read, create, change and delete.
+        tools: names of host functions the code may call (``tool`` calls to the handler).
     """
 
     action_timeout: float = 60.0
@@ -38,6 +40,7 @@ class SandboxConfig:
     confine_files: bool = True
     read_paths: tuple[str, ...] = ()
     write_paths: tuple[str, ...] = ()
+    tools: tuple[str, ...] = ()
 
 
 @dataclass

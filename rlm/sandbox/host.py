@@ -172,7 +172,7 @@ class Sandbox:
             "op": "load", "context": self.source.to_wire() if self.source else None,
             "memory_mb": self.config.memory_mb, "network": self.config.allow_network,
             "files": rules(self.config, worker.folder, self.source),
-            "max_output": self.config.max_output_chars})
+            "max_output": self.config.max_output_chars, "tools": list(self.config.tools)})
         try:
             reply = await asyncio.wait_for(request, max(60.0, self.config.action_timeout))
         except TimeoutError:

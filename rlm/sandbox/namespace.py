@@ -32,6 +32,7 @@ class Namespace:
         self._mailbox = mailbox
         self._folder = folder
         self._contexts = 0
+        self.tools: set[str] = set()
         for name in INJECTED:
             self.globals[name] = getattr(self, name)
 
@@ -49,7 +50,7 @@ class Namespace:
 
     def user_names(self) -> list[str]:
         return [name for name, value in self.globals.items()
-                if not name.startswith("_") and name not in INJECTED
+                if not name.startswith("_") and name not in INJECTED and name not in self.tools
                 and not isinstance(value, ModuleType)]
 
     # --- what user code calls -------------------------------------------------------------
@@ -97,6 +98,15 @@ class Namespace:
                                  f"{len(contexts)} contexts; pass one context per task.")
             wire = [self._store(c) for c in contexts]
         return self._call("rlm_query_batched", {"tasks": tasks, "contexts": wire, "model": model})
+
+    def add_tool(self, name: str) -> None:
+        """Define ``name(...)``: a host function the code calls with JSON arguments."""
+        def tool(*args: Any, **kwargs: Any) -> Any:
+            return self._call("tool", {"name": name, "args": list(args), "kwargs": kwargs})
+
+        tool.__name__ = name
+        self.tools.add(name)
+        self.globals[name] = tool
 
     # --- plumbing -------------------------------------------------------------------------
 

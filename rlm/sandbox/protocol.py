@@ -4,7 +4,8 @@ Each frame is a 4-byte big-endian length and that many bytes of JSON (ASCII, so 
 surrogates in user strings survive). Every message is a dict with ``op`` and ``id``.
 
 Host -> worker requests (``id`` counts host requests; the worker answers with the same id):
-    ``load``   ``{context: {kind, path} | None, memory_mb, network, files, max_output}`` ->
+    ``load``   ``{context: {kind, path} | None, memory_mb, network, files, max_output,
+               tools}`` ->
                ``loaded`` ``{network, files, error}``; ``files`` is ``{read, write}`` (lists of
                paths) or None, and comes back as what confinement ran
     ``exec``   ``{code, limit}`` -> ``done`` with the action's outcome
@@ -35,7 +36,7 @@ MAX_FRAME = 1 << 30  # a frame larger than this is a protocol error, not an allo
 MARKER_ENV = "RLM_SANDBOX_RUN"  # every worker carries <run id>.<worker number>
 EXIT_MEMORY = 86  # the worker's own machinery ran out of memory
 REQUESTS = ("load", "exec", "getvar", "setvar")
-CALLS = ("llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched")
+CALLS = ("llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched", "tool")
 
 
 def encode(msg: dict[str, Any]) -> bytes:

@@ -57,6 +57,8 @@ class Worker:
 
     def do_load(self, msg: dict[str, Any]) -> dict[str, Any]:
         self.max_output = int(msg.get("max_output") or self.max_output)
+        for name in msg.get("tools") or ():
+            self.ns.add_tool(str(name))
         network, files = confine(msg)
         reply = {"op": "loaded", "id": msg["id"], "network": network, "files": files,
                  "error": None}
