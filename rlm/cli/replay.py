@@ -118,6 +118,12 @@ def _summary(header: dict[str, Any], builder: TreeBuilder, o: ReplayOptions) -> 
         lines.append(f"Status: {finished.status}{limit} in {finished.seconds:.1f} s; {totals}")
         if finished.error and finished.status != "answered":
             lines.append("Error: " + _text(finished.error, o.full, 300))
+    if len(builder.roots) > 1:  # a session's trace: each turn's question and answer
+        lines[1] = f"A conversation of {plural(len(builder.roots), 'turn')}:"
+        for number, turn in enumerate(builder.roots, start=1):
+            lines.append(f"  {number}. {_text(turn.task, o.full, 120)} -> "
+                         f"{_text(turn.answer or '(' + turn.status + ')', o.full, 200)}")
+        return lines
     answer = finished.answer if finished else root.answer
     if answer:
         lines.append("Answer: " + _text(answer, o.full, 500))

@@ -42,6 +42,11 @@ def test_two_questions_on_stdin_share_one_sandbox(model_env, tmp_path):
     assert done.stdout.splitlines() == ["3", "apple"]  # the second used turn 1's `lines`
     assert "0 answered" in done.stderr  # /tree printed the first turn's tree
     assert trace.read_text().count('"type": "RunStarted"') == 2
+    replay = subprocess.run([sys.executable, "-m", "rlm.cli", "replay", str(trace)],
+                            capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert "A conversation of 2 turns:" in replay.stdout
+    assert "1. How many lines? -> 3" in replay.stdout and "2. Which comes first? -> apple" \
+        in replay.stdout
 
 
 def test_a_bad_command_or_model_says_so_and_the_chat_goes_on(model_env, tmp_path):
