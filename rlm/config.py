@@ -83,9 +83,13 @@ class Settings:
     action_timeout: float = setting(
         60.0, "seconds of sandbox running time per action (paused while it waits on "
         "sub-calls)", env="RLM_ACTION_TIMEOUT", flag=True, minimum=0, metavar="S")
-    max_concurrency: int = setting(
-        4, "model calls in flight across the whole run", env="RLM_MAX_CONCURRENCY",
-        minimum=1)
+    max_concurrency: int | None = setting(
+        None, "model calls in flight across the whole run, at most (a cap over the limits "
+        "per server below)", env="RLM_MAX_CONCURRENCY", minimum=1,
+        default_text="no cap: each server's own limit")
+    hosted_parallel: int = setting(
+        16, "calls in flight to one hosted provider (Groq, OpenAI, ...); more wait in the "
+        "engine", env="RLM_HOSTED_PARALLEL", minimum=1)
     timeout: float | None = setting(
         None, "seconds for the whole run", env="RLM_TIMEOUT", minimum=0,
         default_text="no limit")

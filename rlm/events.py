@@ -93,6 +93,7 @@ class ModelReplied(Event):
     cost_usd: float = 0.0
     seconds: float = 0.0
     thinking: str = ""  # a thinking model's thinking, kept and shown, never parsed
+    host: str = ""  # the host that served it, when the model is spread over several
 
 
 @dataclass(kw_only=True)
@@ -166,6 +167,7 @@ class SubCall(Event):
     cost_usd: float = 0.0
     error: str | None = None
     seconds: float = 0.0
+    host: str = ""  # the host that served an llm_query, when the model is spread
 
 
 @dataclass(kw_only=True)

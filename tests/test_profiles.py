@@ -11,6 +11,7 @@ from rlm.config import Settings
 from rlm.errors import ConfigError, ProviderError
 from rlm.llm.factory import LocalFirstModel, make_model
 from rlm.llm.router import RouterModel
+from rlm.llm.spread import SpreadModel
 from rlm.profiles import load_profile, parse_profile, shipped_profiles
 from tests.servers import OllamaServer, OpenAIServer
 
@@ -83,23 +84,29 @@ def two_host_profile(first: str, second: str, **extra: str):
     return parse_profile("\n".join(lines), name="two-hosts")
 
 
-def test_deployments_make_a_router_client_and_default_the_model():
+def test_local_deployments_are_spread_by_the_engine_and_hosted_ones_by_litellm():
     profile = two_host_profile("http://a:11434", "http://b:11434")
     assert profile.settings["model"] == "ollama/llama3"
     assert profile.deployment_groups == ["ollama/llama3"]
     client = client_of(profile)
-    assert isinstance(client, RouterModel)
-    assert [e["litellm_params"]["api_base"] for e in client.model_list()] == [
+    assert isinstance(client, SpreadModel) and client.spread == {"ollama/llama3"}
+    assert [h["host"] for h in client.status()["ollama/llama3"]] == [
         "http://a:11434", "http://b:11434"]
     assert isinstance(client.fallback, LocalFirstModel)  # other models: the usual doors
+    router = client_of(profile, env={"RLM_DIRECT_HTTP": "0"})  # litellm for local servers
+    assert isinstance(router, RouterModel)
+    assert [e["litellm_params"]["api_base"] for e in router.model_list()] == [
+        "http://a:11434", "http://b:11434"]
     assert isinstance(client_of(load_profile("hosted")), LocalFirstModel)
 
 
-def test_api_key_env_is_read_from_the_environment_not_the_file():
-    profile = parse_profile('[[deployments]]\nmodel = "openai/m"\napi_base = "http://h/v1"\n'
-                            'api_key_env = "MY_KEY"', name="k")
-    client = client_of(profile, env={"MY_KEY": "sk-secret-1"})
-    assert client.model_list()[0]["litellm_params"]["api_key"] == "sk-secret-1"
+def test_api_key_env_is_read_from_the_environment_not_the_file(model_env):
+    with OpenAIServer(api_key="sk-secret-1") as server:
+        profile = parse_profile(f'[[deployments]]\nmodel = "openai/m"\napi_base = '
+                                f'"{server.url}/v1"\napi_key_env = "MY_KEY"', name="k")
+        assert ask(client_of(profile, env={"MY_KEY": "sk-secret-1"}), "openai/m").text == "ok"
+        router = client_of(profile, env={"MY_KEY": "sk-secret-1", "RLM_DIRECT_HTTP": "0"})
+        assert router.model_list()[0]["litellm_params"]["api_key"] == "sk-secret-1"
 
 
 def client_of(profile, env=None):
@@ -114,20 +121,22 @@ def ask(client, model="ollama/llama3", text="hi", **kwargs):
                                        **kwargs))
 
 
-def test_two_deployments_spread_calls_over_two_servers(model_env):
+LITELLM = {"RLM_DIRECT_HTTP": "0"}  # local deployments through litellm's Router
+
+
+def test_the_router_spreads_calls_over_two_servers(model_env):
     with OllamaServer(lambda r: "from A") as a, OllamaServer(lambda r: "from B") as b:
-        client = client_of(two_host_profile(a.url, b.url))
+        client = client_of(two_host_profile(a.url, b.url), env=LITELLM)
         random.seed(7)  # litellm's simple-shuffle draws from the global random
         texts = [ask(client).text for _ in range(12)]
     assert set(texts) == {"from A", "from B"}
     assert len(a.chat_requests()) + len(b.chat_requests()) == 12
-    assert a.chat_requests() and b.chat_requests()
     assert texts.count("from A") == len(a.chat_requests())
 
 
 def test_router_streams_tokens_and_reports_usage_per_call(model_env):
     with OllamaServer(["Thought: one two three"], chunk_chars=3) as a:
-        client = client_of(two_host_profile(a.url, a.url))
+        client = client_of(two_host_profile(a.url, a.url), env=LITELLM)
         pieces: list[str] = []
         reply = ask(client, text="four five", on_token=pieces.append, stop=["\nObservation:"])
     assert reply.text == "Thought: one two three" and "".join(pieces) == reply.text
@@ -141,17 +150,18 @@ def test_router_streams_tokens_and_reports_usage_per_call(model_env):
 
 def test_router_goes_on_when_one_host_is_down(model_env, closed_url):
     with OllamaServer(lambda r: "alive") as a:
-        client = client_of(two_host_profile(closed_url, a.url, router="{ num_retries = 2 }"))
+        profile = two_host_profile(closed_url, a.url, router="{ num_retries = 2 }")
+        client = client_of(profile, env=LITELLM)
         random.seed(1)
         texts = [ask(client).text for _ in range(4)]
     assert texts == ["alive"] * 4
 
 
 def test_router_failure_names_the_hosts(model_env, closed_url):
-    client = two_host_profile(closed_url, closed_url, router="{ num_retries = 0 }")
+    profile = two_host_profile(closed_url, closed_url, router="{ num_retries = 0 }")
     with pytest.raises(ProviderError, match=f"Every deployment of ollama/llama3 failed "
                                             f"\\({closed_url}, {closed_url}\\)"):
-        ask(client_of(client))
+        ask(client_of(profile, env=LITELLM))
 
 
 def test_models_outside_the_deployments_go_to_the_fallback(model_env):

@@ -95,7 +95,7 @@ def render(facts: dict[str, Any], settings) -> str:
              f"the agents read it through code)" if window else "")
     limits = (f"max_depth {settings.max_depth}, max_steps {settings.max_steps}, max_agents "
               f"{settings.max_agents}, action_timeout {settings.action_timeout:g} s, "
-              f"max_concurrency {settings.max_concurrency}")
+              f"max_concurrency {settings.max_concurrency or 'per server'}")
     extra = [f"{k} {getattr(settings, k)}" for k in ("timeout", "max_tokens", "max_cost")
              if getattr(settings, k) is not None]
     lines = ["Dry run: settings and models checked; no model was called.",

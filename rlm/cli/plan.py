@@ -146,21 +146,20 @@ async def preflight_all(plan: Plan, models: list[str]) -> list[str]:
     from rlm.llm.resolve import preflight
 
     api_base = plan.settings.api_base
-    groups = plan.client.groups if plan.client is not None else {}
+    deployments = plan.profile.deployments if plan.profile else []
     warnings: list[str] = []
     for model in models:
-        if model not in groups:
+        hosts = [d for d in deployments if d.name == model]
+        if not hosts:
             await preflight(model, api_base=api_base)
             continue
-        deployments = [d for d in plan.client.deployments if d.name == model]
         errors: list[ModelError] = []
-        for d in deployments:
+        for d in hosts:
             try:
-                await preflight(d.model,
-                                api_base=d.api_base or plan.client.default_base(d.model))
+                await preflight(d.model, api_base=d.api_base or api_base)
             except ModelError as exc:
                 errors.append(exc)
-        if len(errors) == len(deployments):
+        if len(errors) == len(hosts):
             raise errors[0]
         warnings += [f"one deployment of {model} is not usable: {e}" for e in errors]
     return warnings

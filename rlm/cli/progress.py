@@ -241,13 +241,17 @@ class Progress:
                 f"{tag} step {event.step} thinking ({len(event.thinking.strip()):,} chars, "
                 f"not the reply):", *thinking_lines(event.thinking)]
             ] if event.thinking.strip() else []
-            return [*thinking, f"{tag} step {event.step} reply ({event.completion_tokens} tok):",
-                    *_indent(event.text, 12)]
+            host = f", from {event.host}" if event.host else ""
+            return [*thinking, f"{tag} step {event.step} reply ({event.completion_tokens} tok"
+                               f"{host}):", *_indent(event.text, 12)]
         if isinstance(event, ev.Observation):
             cut = f", {event.cut_chars:,} chars cut" if event.cut_chars else ""
             return [f"{tag} observation{cut}:", *_indent(event.text, 8)]
-        if isinstance(event, ev.SubCall) and event.kind == "llm_query":
-            return [f"{tag} llm_query({short(event.prompt, 60)!r}) -> {short(event.answer, 60)!r}"]
+        if isinstance(event, ev.SubCall) and event.kind in ("llm_query", "tool"):
+            host = f" [{event.host}]" if event.host else ""
+            name = event.kind if event.kind == "llm_query" else f"tool {event.model}"
+            return [f"{tag} {name}({short(event.prompt, 60)!r}) -> "
+                    f"{short(event.error or event.answer, 60)!r}{host}"]
         return []
 
 

@@ -138,7 +138,8 @@ class Agent:
         self.emit(ev.ModelReplied, step=step, text=reply.text, model=completion.model or self.model,
                   prompt_tokens=completion.prompt_tokens,
                   completion_tokens=completion.completion_tokens, cost_usd=completion.cost_usd,
-                  seconds=time.monotonic() - started, thinking=completion.thinking)
+                  seconds=time.monotonic() - started, thinking=completion.thinking,
+                  host=completion.host)
         return reply
 
     def waiting(self, step: int, model: str) -> WaitCallback:

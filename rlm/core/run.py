@@ -1,8 +1,9 @@
 """One run's shared state: events, the model-call limiter, limits, agent ids, cancel.
 
-Every agent of a run talks to the model through ``Run.ask``: the one place where the
-run-wide limiter (``max_concurrency``, around model calls only, never around agents, so a
-parent waiting on its children holds no slot), usage accounting and the run's deadline meet.
+Every agent of a run talks to the model through ``Run.ask``: the one place where each
+server's slots and the run-wide cap (``max_concurrency``, when set), both around model calls
+only (never around agents, so a parent waiting on its children holds no slot), usage
+accounting and the run's deadline meet.
 ``Run.check_limits`` is the one place where limits stop an agent.
 """
 
@@ -26,7 +27,7 @@ from rlm.core.tools import Tools
 from rlm.core.waiting import WaitCallback, Watch
 from rlm.errors import LimitReached, PromptTooLong
 from rlm.llm import CallOptions, Completion, Model, TokenCallback
-from rlm.llm.providers import is_ollama, local_server
+from rlm.llm.providers import is_ollama, local_server, provider_of
 from rlm.llm.windows import Window
 from rlm.sandbox import Sandbox, SandboxConfig, file_confinement
 from rlm.tree import TreeBuilder
@@ -92,7 +93,9 @@ class Run:
         self.tree = TreeBuilder()
         self._unsubscribe = bus.subscribe(self.tree)
         self.usage = Usage()
-        self.limiter = asyncio.Semaphore(settings.max_concurrency)
+        self.limiter: AbstractAsyncContextManager[object] = (
+            asyncio.Semaphore(settings.max_concurrency) if settings.max_concurrency
+            else nullcontext())
         self.started = time.monotonic()
         self.deadline = None if settings.timeout is None else self.started + settings.timeout
         self._lock = threading.Lock()
@@ -237,11 +240,18 @@ class Run:
                 f"a profile), or lower reply_max_tokens.", model=model)
 
     def _server_slot(self, model: str, window: Window) -> AbstractAsyncContextManager[object]:
-        """Calls to one local server wait here for a slot it can serve (Ollama serves
-        ``OLLAMA_NUM_PARALLEL``, 1 by default; llama.cpp its slots), so a large fan-out
-        queues in the engine, not in the server."""
-        parallel = self.settings.server_parallel or window.parallel
+        """Calls to one server wait here for a slot it can serve, so a large fan-out queues
+        in the engine, visibly, not in the server: a local server what it serves at once
+        (Ollama ``OLLAMA_NUM_PARALLEL``, 1 by default; llama.cpp its slots;
+        ``RLM_SERVER_PARALLEL``), a hosted provider ``RLM_HOSTED_PARALLEL`` (16). A model
+        spread over several hosts by its client keeps its hosts' slots there."""
+        if model in getattr(self.client, "spread", ()):
+            return nullcontext()
         server = local_server(model, self.settings.api_base, self.env)
-        if not parallel or server is None:
+        if server is None:
+            server, parallel = provider_of(model) or model, self.settings.hosted_parallel
+        else:
+            parallel = self.settings.server_parallel or window.parallel or 0
+        if not parallel:
             return nullcontext()
         return self._servers.setdefault(server, asyncio.Semaphore(parallel))

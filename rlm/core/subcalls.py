@@ -98,7 +98,7 @@ class SubCalls:
         self._emit_sub("llm_query", prompt, model, answer=completion.text, started=started,
                        prompt_tokens=completion.prompt_tokens,
                        completion_tokens=completion.completion_tokens,
-                       cost_usd=completion.cost_usd)
+                       cost_usd=completion.cost_usd, host=completion.host)
         return completion.text
 
     def _emit_sub(self, kind: str, prompt: str, model: str, *, started: float,

@@ -52,6 +52,7 @@ class Completion:
     cost_usd: float = 0.0
     seconds: float = 0.0
     thinking: str = ""
+    host: str = ""  # which host served it, when a model is spread over several
 
 
 class Model(Protocol):

@@ -20,6 +20,7 @@ from rlm.llm.http import DirectModel, supports
 from rlm.llm.litellm_model import LiteLLMModel
 from rlm.llm.retry import Timeouts
 from rlm.llm.router import Deployment, RouterModel
+from rlm.llm.spread import SpreadModel, is_local_group
 
 
 class LocalFirstModel:
@@ -67,12 +68,15 @@ def make_model(settings: Settings, *, deployments: Sequence[Deployment] = (),
         client = LocalFirstModel(settings.api_base, env=env, timeouts=timeouts)
     else:
         client = LiteLLMModel(settings.api_base, env=env, timeouts=timeouts)
-    if deployments:
+    local, hosted = _split(deployments) if settings.direct_http else ([], list(deployments))
+    if hosted:
         # litellm's Router keeps its own retries (it reads Retry-After too); a call through
         # it is bounded by the run's call timeout unless the profile's [router] says more.
         router_options = {"timeout": settings.call_timeout, **dict(router_options or {})}
-        return RouterModel(deployments, router_options=router_options,
-                           api_base=settings.api_base, env=env, fallback=client)
+        client = RouterModel(hosted, router_options=router_options,
+                             api_base=settings.api_base, env=env, fallback=client)
+    if local:
+        client = SpreadModel(local, fallback=client, env=env, timeouts=timeouts)
     return client
 
 
@@ -80,3 +84,13 @@ def timeouts_of(settings: Settings) -> Timeouts:
     """The doors' timeouts from the run's settings (``RLM_CONNECT_TIMEOUT``, ...)."""
     return Timeouts(connect=settings.connect_timeout, first_byte=settings.first_byte_timeout,
                     chunk=settings.chunk_timeout, call=settings.call_timeout)
+
+
+def _split(deployments: Sequence[Deployment]) -> tuple[list[Deployment], list[Deployment]]:
+    """(local, hosted): groups whose every host is a local server go to the engine's own
+    spreading over the direct door (``rlm.llm.spread``); the rest to litellm's Router."""
+    groups: dict[str, list[Deployment]] = {}
+    for d in deployments:
+        groups.setdefault(d.name, []).append(d)
+    local = [d for group in groups.values() if is_local_group(group) for d in group]
+    return local, [d for d in deployments if d not in local]
