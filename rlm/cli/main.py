@@ -152,6 +152,9 @@ def _add_models(commands) -> None:
                     "length); which hosted providers have a key set.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     models.add_argument("--json", action="store_true", help="print one JSON object")
+    models.add_argument("--profile", metavar="NAME|FILE",
+                        help="also check each host of the profile's [[deployments]]: up, the "
+                             "model there, its window and slots")
     models.set_defaults(handler="rlm.cli.models:models_command")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 
@@ -11,6 +12,14 @@ from rlm.cli.main import EXIT_OK
 def models_command(args) -> int:
     """Print what models there are. Exit 0 whether or not Ollama is up: the report says so."""
     facts = gather()
+    if getattr(args, "profile", None):
+        from rlm.cli.main import EXIT_BAD_INPUT, fail
+        from rlm.errors import RLMError
+
+        try:
+            facts["deployments"] = asyncio.run(profile_hosts(args.profile))
+        except RLMError as exc:
+            return fail(exc, EXIT_BAD_INPUT)
     if args.json:
         print(json.dumps(facts, ensure_ascii=False))
     else:
@@ -76,6 +85,33 @@ def _sandbox() -> dict[str, str]:
     return sandbox_report(_settings())
 
 
+async def profile_hosts(name: str) -> list[dict]:
+    """Each host of a profile's deployments: up or down, the model there or not, the window
+    it runs at, its slots."""
+    from rlm.errors import ModelError
+    from rlm.llm.resolve import preflight
+    from rlm.llm.spread import default_slots
+    from rlm.llm.windows import decide_window
+    from rlm.profiles import load_profile
+
+    settings = _settings()
+    hosts = []
+    for d in load_profile(name).deployments:
+        host = {"group": d.name, "model": d.model, "api_base": d.api_base, "up": True,
+                "error": None, "running": None, "trained": None,
+                "slots": d.options.get("max_parallel_requests")}
+        try:
+            await preflight(d.model, api_base=d.api_base)
+            window = await decide_window(d.model, api_base=d.api_base, num_ctx=settings.num_ctx,
+                                         model_num_ctx=settings.model_num_ctx)
+            host.update(running=window.running, trained=window.trained)
+            host["slots"] = host["slots"] or window.parallel or default_slots(d)
+        except ModelError as exc:
+            host.update(up=False, error=str(exc))
+        hosts.append(host)
+    return hosts
+
+
 def render(facts: dict) -> str:
     ollama = facts["ollama"]
     lines = []
@@ -112,6 +148,16 @@ def render(facts: dict) -> str:
                  "RLM_MODEL: not set (rlm run picks a pulled Ollama model)")
     sandbox = facts["sandbox"]
     lines.append(f"Sandbox: files {sandbox['files']}, network {sandbox['network']}")
+    for host in facts.get("deployments") or ():
+        where = host["api_base"] or "OLLAMA_HOST"
+        if not host["up"]:
+            lines.append(f"Deployment {host['group']} at {where}: DOWN or unusable: "
+                         f"{host['error']}")
+            continue
+        window = f"runs at {host['running']:,}" if host["running"] else "window unknown"
+        trained = f" of {host['trained']:,}" if host["trained"] else ""
+        lines.append(f"Deployment {host['group']} at {where}: up, {host['model']} there, "
+                     f"{window}{trained} tokens, {host['slots']} slot(s)")
     return "\n".join(lines)
 
 

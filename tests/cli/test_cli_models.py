@@ -78,3 +78,20 @@ def test_a_thinking_model_says_so_and_a_small_one_runs_at_its_trained_window(mod
     qwen3, tiny = done.stdout.splitlines()[2:4]
     assert qwen3.endswith("40,960  can think")
     assert tiny.split()[-2:] == ["2,048", "2,048"]
+
+
+def test_models_with_a_profile_checks_each_host_of_its_deployments(model_env, tmp_path,
+                                                                   closed_url):
+    with OllamaServer() as up:
+        profile = tmp_path / "hosts.toml"
+        profile.write_text(f'[[deployments]]\nmodel = "ollama/llama3"\napi_base = "{up.url}"\n'
+                           f'max_parallel_requests = 2\n[[deployments]]\nmodel = '
+                           f'"ollama/llama3"\napi_base = "{closed_url}"\n')
+        done = rlm("models", "--profile", str(profile), env={"OLLAMA_HOST": up.url,
+                                                             "RLM_NUM_CTX": "4096"})
+        url = up.url
+    assert done.returncode == 0, done.stderr
+    assert (f"Deployment ollama/llama3 at {url}: up, ollama/llama3 there, runs at 4,096 of "
+            f"8,192 tokens, 2 slot(s)") in done.stdout
+    assert f"Deployment ollama/llama3 at {closed_url}: DOWN or unusable: Ollama is not " \
+           f"running" in done.stdout
