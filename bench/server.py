@@ -94,8 +94,10 @@ def cut_at_stop(text: str, stop) -> str:
 class BenchServer:
     """The asyncio HTTP/1.1 server (keep-alive, chunked streaming)."""
 
-    def __init__(self, latency: float, log_path: str | None):
+    def __init__(self, latency: float, log_path: str | None, slots: int = 0):
         self.default_latency = latency
+        # A server's slots (llama.cpp -np, OLLAMA_NUM_PARALLEL): requests beyond wait.
+        self.slots = asyncio.Semaphore(slots) if slots else None
         self.script = Script(latency=latency)
         self.log: list[dict] = []
         self.in_flight = 0
@@ -151,7 +153,11 @@ class BenchServer:
         self.log.append(entry)
         try:
             script = self.script
-            await asyncio.sleep(script.delay(role, turn))
+            if self.slots is not None:
+                async with self.slots:
+                    await asyncio.sleep(script.delay(role, turn))
+            else:
+                await asyncio.sleep(script.delay(role, turn))
             text = cut_at_stop(script.reply(role, turn, messages), request.get("stop"))
             usage = {"prompt_tokens": max(1, entry["prompt_chars"] // 4),
                      "completion_tokens": max(1, len(text) // 4)}
@@ -231,8 +237,9 @@ async def _send_stream(writer, model: str, text: str, chunk: int, usage: dict | 
     await writer.drain()
 
 
-async def serve(port: int, latency: float, lifetime: float, log_path: str | None) -> None:
-    bench = BenchServer(latency, log_path)
+async def serve(port: int, latency: float, lifetime: float, log_path: str | None,
+                slots: int = 0) -> None:
+    bench = BenchServer(latency, log_path, slots)
     server = await asyncio.start_server(bench.handle, "127.0.0.1", port, limit=2 ** 28,
                                         backlog=2048)
     print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
@@ -253,8 +260,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lifetime", type=float, default=900.0,
                         help="stop by itself after this many seconds")
     parser.add_argument("--log", default=None, help="append one JSON line per request here")
+    parser.add_argument("--slots", type=int, default=0,
+                        help="requests served at once; more wait (0: no limit)")
     args = parser.parse_args(argv)
-    asyncio.run(serve(args.port, args.latency, args.lifetime, args.log))
+    asyncio.run(serve(args.port, args.latency, args.lifetime, args.log, args.slots))
     os._exit(0)  # do not wait on idle keep-alive connections
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from rlm.errors import ProviderError
 from rlm.llm import CallOptions, Completion, Model, TokenCallback
 from rlm.llm.pricing import priced_completion
-from rlm.llm.providers import is_ollama, ollama_host
+from rlm.llm.providers import OPENAI_COMPATIBLE, is_ollama, ollama_host, provider_of
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,8 @@ class RouterModel:
                 params["api_base"] = api_base
             if d.api_key_env:
                 params["api_key"] = self.env.get(d.api_key_env, "")
+            elif api_base and provider_of(d.model) in OPENAI_COMPATIBLE:
+                params["api_key"] = "no-key-needed"  # a local server: litellm insists on one
             for key in ("rpm", "tpm", "weight", "max_parallel_requests", "timeout"):
                 if key in d.options:
                     params[key] = d.options[key]
