@@ -60,12 +60,32 @@ def task_preview(task: str) -> str:
     return task if len(task) <= TASK_PREVIEW_CHARS else task[:TASK_PREVIEW_CHARS]
 
 
+TEXT_CHARS = 10_000  # the most of one text an event keeps beyond a preview (see bounded)
+
+
+def bounded(text: str, limit: int = TEXT_CHARS) -> str:
+    """``text`` as an event keeps it: whole up to ``limit`` characters, else its first
+    two thirds and last third of that, with a line saying how many characters were cut
+    between them. A trace stays small whatever a run handles (a 30 MB prompt, a sub-call
+    on a 1 MB slice)."""
+    if len(text) <= limit:
+        return text
+    head = limit * 2 // 3
+    tail = limit - head
+    return (f"{text[:head]}\n[... {len(text) - limit:,} characters cut here in the trace ...]\n"
+            f"{text[len(text) - tail:]}")
+
+
 @dataclass(kw_only=True)
 class AgentStarted(Event):
     task: str  # at most TASK_PREVIEW_CHARS of it: a task can be a 30 MB prompt
     model: str
     context_info: dict[str, Any] = field(default_factory=dict)
     task_chars: int = 0  # the whole task's length
+    # The task message the agent's first call sent (after the system prompt), ``bounded``;
+    # ``first_message_chars`` is its whole length. Empty in traces written before it.
+    first_message: str = ""
+    first_message_chars: int = 0
 
 
 @dataclass(kw_only=True)
@@ -143,6 +163,22 @@ class CodeStarted(Event):
 
 
 @dataclass(kw_only=True)
+class CodeFinished(Event):
+    """One code block of a step has run: its own output (each stream ``bounded``) and
+    times. The step's ``Observation`` is what the model read of all its blocks."""
+
+    step: int
+    block: int = 0
+    stdout: str = ""
+    stderr: str = ""  # what went to sys.stderr, then the traceback when the code failed
+    error: bool = False
+    timed_out: bool = False
+    restarted: bool = False
+    seconds: float = 0.0  # the sandbox's own running time (paused while on sub-calls)
+    wall_seconds: float = 0.0  # from start to end, waits on sub-calls included
+
+
+@dataclass(kw_only=True)
 class Observation(Event):
     step: int
     text: str
@@ -158,8 +194,8 @@ class SubCall(Event):
     """A call from sandbox code: ``llm_query`` (plain) or ``rlm_query`` (a child agent)."""
 
     kind: str  # "llm_query" | "rlm_query" | "tool" (then ``model`` is the tool's name)
-    prompt: str  # a preview
-    answer: str = ""  # a preview
+    prompt: str  # ``bounded`` (the task, for rlm_query); ``prompt_chars``: its whole length
+    answer: str = ""  # ``bounded``; ``answer_chars``: its whole length
     model: str = ""
     child_id: str | None = None
     prompt_tokens: int = 0
@@ -167,6 +203,12 @@ class SubCall(Event):
     cost_usd: float = 0.0
     error: str | None = None
     seconds: float = 0.0
+    prompt_chars: int = 0
+    answer_chars: int = 0
+    # The order the agent's code made its calls in (0, 1, 2 ... per agent): calls of one
+    # batch finish in any order, and their events come in that order.
+    index: int = -1
+    batch: int | None = None  # the position in its batch (``*_batched``), else None
     host: str = ""  # the host that served an llm_query, when the model is spread
 
 
@@ -204,7 +246,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     for cls in (
         RunStarted, AgentStarted, StepStarted, TokenDelta, ModelWaiting, ModelReplied,
         HistoryFolded,
-        CodeStarted, Observation, SubCall, AgentStatus, AgentFinished, RunFinished,
+        CodeStarted, CodeFinished, Observation, SubCall, AgentStatus, AgentFinished, RunFinished,
     )
 }
 

@@ -16,7 +16,7 @@ from rlm.core import prompts
 from rlm.core.budget import observation_chars, prompt_limit, prompt_tokens
 from rlm.core.history import VARIABLE as HISTORY
 from rlm.core.history import History
-from rlm.core.observe import cut_text, render_action
+from rlm.core.observe import block_output, cut_text, render_action
 from rlm.core.parse import OBSERVATION_STOP, Reply, parse_reply
 from rlm.core.run import Outcome, Run, sandbox_config
 from rlm.core.subcalls import SubCalls
@@ -76,7 +76,9 @@ class Agent:
         """Run the agent and always finish it with an ``AgentFinished`` event."""
         self.emit(ev.AgentStarted, task=ev.task_preview(self.task), task_chars=len(self.task),
                   model=self.model,
-                  context_info=_public_info(self.source.info))
+                  context_info=_public_info(self.source.info),
+                  first_message=ev.bounded(self.history.first),
+                  first_message_chars=len(self.history.first))
         outcome = Outcome("failed", error="the agent did not finish")
         try:
             outcome = await self._run()
@@ -196,7 +198,10 @@ class Agent:
         result = None
         for block, code in enumerate(reply.code_blocks):
             self.emit(ev.CodeStarted, step=self.steps, code=code, block=block)
+            started = time.monotonic()
             result = await self._open_sandbox.run(code)
+            self.emit(ev.CodeFinished, step=self.steps, block=block,
+                      **block_output(result, time.monotonic() - started))
             parts.append(render_action(result, block, len(reply.code_blocks)))
             if result.restarted and self.history.folded:
                 await self.store_history()

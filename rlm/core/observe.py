@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from rlm import events as ev
 from rlm.core import prompts
 
 NO_OUTPUT = "(no output: use print() to see values)"
@@ -43,3 +46,18 @@ def render_action(result, block: int, blocks: int) -> str:
     if not has_output:
         parts.append(NO_OUTPUT)
     return "\n".join(parts)
+
+
+def block_output(result, wall_seconds: float) -> dict[str, Any]:
+    """The fields of a ``CodeFinished`` event: one block's own output and times.
+
+    ``stderr`` is what the code wrote there, then its traceback, a ``FINAL_VAR`` problem or
+    what happened to a worker that died (the official RLM's REPL puts errors there too).
+    """
+    problems = [result.stderr.rstrip("\n"), result.error, result.final_error,
+                f"[The sandbox process died: {result.crash}.]" if result.crash else None]
+    return {"stdout": ev.bounded(result.stdout),
+            "stderr": ev.bounded("\n".join(p.rstrip("\n") for p in problems if p)),
+            "error": bool(result.error), "timed_out": result.timed_out,
+            "restarted": result.restarted, "seconds": result.seconds,
+            "wall_seconds": round(wall_seconds, 6)}

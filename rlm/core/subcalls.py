@@ -22,8 +22,6 @@ from rlm.errors import LimitReached, RLMError
 if TYPE_CHECKING:
     from rlm.core.agent import Agent
 
-PREVIEW = 300
-
 
 class SubCalls:
     """The sandbox handler of one agent."""
@@ -31,44 +29,54 @@ class SubCalls:
     def __init__(self, agent: Agent):
         self.agent = agent
         self.run = agent.run
+        self._calls = 0  # calls made so far by this agent's code
 
     async def handle(self, op: str, payload: dict[str, Any]) -> Any:
+        model = payload.get("model")
         if op == "llm_query":
-            return await self.llm_query(payload.get("prompt", ""), payload.get("model"))
+            return await self.llm_query(payload.get("prompt", ""), model, order=self._order())
         if op == "llm_query_batched":
             prompts = list(payload.get("prompts") or [])
-            return await asyncio.gather(*(self.llm_query(p, payload.get("model"))
-                                          for p in prompts))
+            orders = [self._order(i) for i in range(len(prompts))]
+            return await asyncio.gather(*(self.llm_query(p, model, order=o)
+                                          for p, o in zip(prompts, orders, strict=True)))
         if op == "rlm_query":
             return await self._waiting(self.rlm_query(
-                payload.get("task", ""), payload.get("context"), payload.get("model")))
+                payload.get("task", ""), payload.get("context"), model, order=self._order()))
         if op == "rlm_query_batched":
             tasks = list(payload.get("tasks") or [])
             contexts = list(payload.get("contexts") or [None] * len(tasks))
             contexts += [None] * (len(tasks) - len(contexts))
+            orders = [self._order(i) for i in range(len(tasks))]
             # Padded above; a longer list (the sandbox's namespace refuses one) is cut to tasks.
             return await self._waiting(asyncio.gather(*(
-                self.rlm_query(t, c, payload.get("model"))
-                for t, c in zip(tasks, contexts, strict=False))))
+                self.rlm_query(t, c, model, order=o)
+                for t, c, o in zip(tasks, contexts, orders, strict=False))))
         if op == "tool":
             return await self.tool(str(payload.get("name", "")), list(payload.get("args") or []),
                                    dict(payload.get("kwargs") or {}))
         raise ValueError(f"unknown sandbox call {op!r}")
 
+    def _order(self, batch: int | None = None) -> dict[str, Any]:
+        """Where a call stands among the agent's calls, taken when the code makes it: its
+        ``SubCall`` event says so, since a batch's calls finish in any order."""
+        self._calls += 1
+        return {"index": self._calls - 1, "batch": batch}
+
     async def tool(self, name: str, args: list, kwargs: dict) -> Any:
         """A host tool, called from code; its failure goes back to the code as an error."""
-        started = time.monotonic()
-        shown = json.dumps({"args": args, "kwargs": kwargs}, default=str)
+        started, order = time.monotonic(), self._order()
+        shown = f"{name}{json.dumps({'args': args, 'kwargs': kwargs}, default=str)}"
         try:
             result = await self.run.tools.call(name, args, kwargs)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            self.agent.emit(ev.SubCall, kind="tool", prompt=f"{name}{shown}"[:PREVIEW],
-                            model=name, error=error, seconds=time.monotonic() - started)
+            self.agent.emit(ev.SubCall, kind="tool", prompt=ev.bounded(shown), model=name,
+                            error=error, seconds=time.monotonic() - started, **order)
             raise RuntimeError(f"tool {name} failed: {error}") from None
-        self.agent.emit(ev.SubCall, kind="tool", prompt=f"{name}{shown}"[:PREVIEW],
-                        answer=json.dumps(result, default=str)[:PREVIEW], model=name,
-                        seconds=time.monotonic() - started)
+        self.agent.emit(ev.SubCall, kind="tool", prompt=ev.bounded(shown),
+                        answer=ev.bounded(json.dumps(result, default=str)), model=name,
+                        seconds=time.monotonic() - started, **order)
         return result
 
     async def _waiting(self, awaitable):
@@ -80,40 +88,45 @@ class SubCalls:
             self.agent.set_status("running")
 
     # --- llm_query ----------------------------------------------------------------------
-    async def llm_query(self, prompt: Any, model: str | None) -> str:
+    async def llm_query(self, prompt: Any, model: str | None,
+                        order: dict[str, Any] | None = None) -> str:
         """One plain completion; a failure becomes an error string in its place."""
         prompt = str(prompt)
+        order = order or {}
         model = model or self.run.settings.query_model or self.agent.model
         started = time.monotonic()
         refusal = await self.run.fit.check(model, prompt)
         if refusal:
-            self._emit_sub("llm_query", prompt, model, error=refusal, started=started)
+            self._emit_sub("llm_query", prompt, model, error=refusal, started=started, **order)
             return refusal
         try:
             completion = await self.run.ask([{"role": "user", "content": prompt}], model=model,
                                             on_wait=self.agent.waiting(self.agent.steps, model))
         except (RLMError, LimitReached) as exc:
-            self._emit_sub("llm_query", prompt, model, error=str(exc), started=started)
+            self._emit_sub("llm_query", prompt, model, error=str(exc), started=started,
+                           **order)
             return f"[llm_query failed: {exc}]"
         self._emit_sub("llm_query", prompt, model, answer=completion.text, started=started,
                        prompt_tokens=completion.prompt_tokens,
                        completion_tokens=completion.completion_tokens,
-                       cost_usd=completion.cost_usd, host=completion.host)
+                       cost_usd=completion.cost_usd, host=completion.host, **order)
         return completion.text
 
     def _emit_sub(self, kind: str, prompt: str, model: str, *, started: float,
                   answer: str = "", error: str | None = None, **usage: Any) -> None:
-        self.agent.emit(ev.SubCall, kind=kind, prompt=prompt[:PREVIEW], answer=answer[:PREVIEW],
-                        model=model, error=error, seconds=time.monotonic() - started, **usage)
+        self.agent.emit(ev.SubCall, kind=kind, prompt=ev.bounded(prompt), answer=ev.bounded(answer),
+                        prompt_chars=len(prompt), answer_chars=len(answer), model=model,
+                        error=error, seconds=time.monotonic() - started, **usage)
 
     # --- rlm_query ----------------------------------------------------------------------
-    async def rlm_query(self, task: Any, context: dict | None, model: str | None) -> str:
+    async def rlm_query(self, task: Any, context: dict | None, model: str | None,
+                        order: dict[str, Any] | None = None) -> str:
         """A child agent; past ``max_depth`` a plain ``llm_query``."""
         task = str(task)
         depth = self.agent.depth + 1
         if depth > self.run.settings.max_depth:
             return await self.llm_query(task if context is None else _inline(task, context),
-                                        model)
+                                        model, order)
         if not self.run.reserve_agent():
             limit = self.run.settings.max_agents
             self.agent.pending_limit = "agents"
@@ -139,7 +152,7 @@ class SubCalls:
             self.run.agent_tasks.pop(child.agent_id, None)
         answer = _answer_text(outcome)
         self._emit_sub("rlm_query", task, child.model, answer=answer, started=started,
-                       child_id=child.agent_id)
+                       child_id=child.agent_id, **(order or {}))
         return answer
 
     def _child_source(self, task: str, context: dict | None, child_id: str) -> ContextSource:

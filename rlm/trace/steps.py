@@ -18,6 +18,7 @@ class Step:
     reply: ev.ModelReplied | None = None
     folds: list[ev.HistoryFolded] = field(default_factory=list)  # before this step's call
     code: list[ev.CodeStarted] = field(default_factory=list)
+    outputs: list[ev.CodeFinished] = field(default_factory=list)  # one per block that ran
     subcalls: list[tuple[int, ev.SubCall]] = field(default_factory=list)  # (code block, call)
     observation: ev.Observation | None = None
     ended: float | None = None
@@ -39,6 +40,8 @@ def agent_steps(node: AgentNode) -> list[Step]:
             steps[-1].folds.append(event)
         elif isinstance(event, ev.CodeStarted):
             steps[-1].code.append(event)
+        elif isinstance(event, ev.CodeFinished):
+            steps[-1].outputs.append(event)
         elif isinstance(event, ev.SubCall):
             steps[-1].subcalls.append((len(steps[-1].code) - 1, event))
         elif isinstance(event, ev.Observation):

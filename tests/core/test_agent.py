@@ -150,7 +150,8 @@ def test_every_event_of_one_agent_in_order():
     rlm.completion("q")
     kinds = [e.type for e in events if e.type != "TokenDelta"]
     assert kinds == ["RunStarted", "AgentStarted", "StepStarted", "ModelReplied", "CodeStarted",
-                     "Observation", "StepStarted", "ModelReplied", "AgentFinished", "RunFinished"]
+                     "CodeFinished", "Observation", "StepStarted", "ModelReplied",
+                     "AgentFinished", "RunFinished"]
     assert [e.seq for e in events] == sorted(e.seq for e in events)
     assert any(e.type == "TokenDelta" for e in events)
 
