@@ -1,4 +1,4 @@
-"""The ``rlm`` command: ``rlm run``, ``rlm models``, ``rlm replay``.
+"""The ``rlm`` command: ``rlm run``, ``rlm models``, ``rlm replay``, ``rlm mcp``.
 
 Only argparse is imported here, so ``rlm --help`` answers at once; each command's module
 (and litellm, when a model is called) loads after the arguments are parsed.
@@ -28,6 +28,7 @@ examples:
   rlm run "Which file defines main()?" --context src/ --profile hybrid
   rlm models
   rlm replay ~/.local/share/rlm/traces/run-20250101-120000-ab12.jsonl
+  rlm mcp                         # an MCP server over stdio, for coding assistants
 
 settings: flags > --profile > environment (RLM_MODEL, RLM_SUB_MODEL, RLM_API_BASE,
 RLM_MAX_DEPTH, RLM_MAX_STEPS, ...) > .env > defaults. Keys come from the usual provider
@@ -67,6 +68,19 @@ examples:
 (github.com/alexzhang13/rlm, visualizer/): a metadata line, then one line per iteration of
 the root agent, child agents nested in their sub-call's metadata."""
 
+MCP_EPILOG = """\
+examples:
+  claude mcp add rlm -- uv run --project /path/to/rlm rlm mcp     # Claude Code
+  uv run --project /path/to/rlm rlm mcp    # the command any MCP client starts (stdio)
+
+tools: run_task (question; context_path or context_text; optional model, sub_model,
+profile and limits; returns answer, status, usage and the trace path, with progress while
+it runs; cancelling the call cancels the run), list_models, replay_trace.
+
+Settings come from the server's environment and .env, as for rlm run: a client's config
+can set them (for example "env": {"OLLAMA_HOST": "http://gpu-box:11434"}).
+Needs the MCP SDK: pip install 'rlm[mcp]' (a checkout's dev environment has it)."""
+
 
 def build_parser() -> argparse.ArgumentParser:
     from rlm import __version__
@@ -80,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_chat(commands)
     _add_models(commands)
     _add_replay(commands)
+    _add_mcp(commands)
     return parser
 
 
@@ -172,6 +187,16 @@ def _add_replay(commands) -> None:
                         help="whole texts (thinking, replies, code, outputs) instead of their "
                              "first lines")
     replay.set_defaults(handler="rlm.cli.replay:replay_command")
+
+
+def _add_mcp(commands) -> None:
+    mcp = commands.add_parser(
+        "mcp", help="an MCP server over stdio, for coding assistants", epilog=MCP_EPILOG,
+        description="Serve rlm's tools over the Model Context Protocol on stdin/stdout, for "
+                    "MCP clients (Claude Code, Cursor, Zed, ...): hand a long input and a "
+                    "question to a local RLM and get the answer.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    mcp.set_defaults(handler="rlm.mcp.command:mcp_command")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,8 +30,9 @@ def modules_loaded_by(code: str) -> set[str]:
 def test_help_lists_commands_with_examples_and_exit_codes():
     done = rlm("--help")
     assert done.returncode == 0
-    for text in ("run", "models", "replay", "examples:", "rlm run \"What is the magic number?\"",
-                 "exit codes:", "130 cancelled", "--version"):
+    for text in ("run", "models", "replay", "mcp", "examples:",
+                 "rlm run \"What is the magic number?\"", "exit codes:", "130 cancelled",
+                 "--version"):
         assert text in done.stdout
 
 
@@ -42,6 +43,7 @@ def test_help_lists_commands_with_examples_and_exit_codes():
              "--dry-run", "cat log.txt | rlm run"]),
     ("models", ["--json", "OLLAMA_HOST=gpu-box:11434 rlm models"]),
     ("replay", ["TRACE", "--export FORMAT FILE", "--export official"]),
+    ("mcp", ["claude mcp add rlm", "tools: run_task", "rlm[mcp]"]),
 ])
 def test_every_subcommand_explains_itself_with_examples(command, expected):
     done = rlm(command, "--help")
