@@ -363,6 +363,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tui.args import parse_args
 
     args = parse_args(argv)
+    if args.web:
+        from tui.web import serve
+
+        return serve(args)
     import dotenv
 
     dotenv.load_dotenv()

@@ -7,8 +7,35 @@ from collections.abc import Sequence
 
 from rlm.config import add_setting_flags
 
+WEB_FLAGS = ("web", "host", "port", "public_url")
+
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
+
+
+def app_argv(args: argparse.Namespace) -> list[str]:
+    """The command line of the app ``--web`` serves: every flag given, but the web ones.
+
+    Rebuilt from the parsed values (not cut out of ``sys.argv``), so an abbreviation such
+    as ``--we`` can never reach the app and make it serve itself again.
+    """
+    argv: list[str] = []
+    question = None
+    for action in build_parser()._actions:
+        value = getattr(args, action.dest, None)
+        if action.dest in WEB_FLAGS or value is None or value == action.default:
+            continue
+        if not action.option_strings:
+            question = value
+        elif isinstance(action, argparse._StoreTrueAction):
+            argv.append(action.option_strings[-1])
+        else:
+            argv += [action.option_strings[-1], str(value)]
+    return argv + (["--", question] if question is not None else [])
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rlm-tui",
         description="Run a task with a Recursive Language Model and watch the tree of agents "
@@ -21,4 +48,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add_setting_flags(parser, ("model", "max_depth", "max_steps"))  # as in `rlm run`
     parser.add_argument("--replay", metavar="TRACE",
                         help="open a past run from its trace file (no model needed)")
-    return parser.parse_args(argv)
+    web = parser.add_argument_group(
+        "in a browser", "Serve the same app to a browser (textual-serve; pip install "
+        "'rlm[web]'). Each visitor gets an app of their own, started with the flags above. "
+        "There is no authentication: keep it on 127.0.0.1 and reach it from another "
+        "machine through an SSH tunnel (ssh -L 8000:127.0.0.1:8000 HOST).")
+    web.add_argument("--web", action="store_true", help="serve the app at http://HOST:PORT")
+    web.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default 127.0.0.1: this machine only)")
+    web.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    web.add_argument("--public-url", metavar="URL",
+                     help="the address browsers use, when it is not http://HOST:PORT (a proxy, "
+                          "or a host of 0.0.0.0)")
+    return parser
