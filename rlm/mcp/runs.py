@@ -24,7 +24,6 @@ from rlm.cli.plan import FLAG_SETTINGS, make_plan, preflight_all, resolve_models
 from rlm.cli.progress import plural, short
 from rlm.errors import ConfigError
 
-LIMITS = ("max_depth", "max_steps", "max_agents", "timeout", "max_tokens", "max_cost")
 CANCEL_WAIT = 60.0  # seconds a cancelled run may take to close its sandboxes and trace
 
 Report = Callable[[str], Awaitable[None]]
@@ -55,7 +54,7 @@ class Task:
     model: str | None = None
     sub_model: str | None = None
     profile: str | None = None
-    limits: dict[str, Any] = dataclasses.field(default_factory=dict)
+    limits: dict[str, Any] = dataclasses.field(default_factory=dict)  # Settings fields
 
 
 def prepare(task: Task):

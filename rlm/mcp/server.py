@@ -25,7 +25,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from rlm.errors import RLMError
-from rlm.mcp.runs import LIMITS, RunReport, Task, run_task
+from rlm.mcp.runs import RunReport, Task, run_task
 
 INSTRUCTIONS = """\
 rlm runs a Recursive Language Model on this machine: the context (a file, a folder or text, \
@@ -88,10 +88,11 @@ async def run_task_tool(
     a best answer after a limit, failed, cancelled), token usage and the path of the run's
     trace. Progress (agents started and finished, steps) is reported while it runs.
     """
-    values = locals()
     task = Task(question=question, context_path=context_path, context_text=context_text,
                 model=model, sub_model=sub_model, profile=profile,
-                limits={name: values[name] for name in LIMITS})
+                limits={"max_depth": max_depth, "max_steps": max_steps,
+                        "max_agents": max_agents, "timeout": timeout, "max_tokens": max_tokens,
+                        "max_cost": max_cost})
     count = 0
 
     async def report(line: str) -> None:

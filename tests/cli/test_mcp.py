@@ -102,7 +102,13 @@ async def test_bad_input_is_a_tool_error_with_a_message(ollama_server, tmp_path)
             "run_task", {"question": "q", "model": "ollama_chat/nothere"})
         assert unpulled.is_error and "ollama pull nothere" in unpulled.content[0].text
         assert "Traceback" not in unpulled.content[0].text
+        bad_limit = await client.call_tool("run_task", {"question": "q", "max_steps": 0})
+        assert bad_limit.is_error and "max_steps" in bad_limit.content[0].text
         assert ollama_server.chat_requests() == []
+        # A limit given to the tool holds: one step, then the best answer.
+        limited = await client.call_tool("run_task", {"question": "q", "max_steps": 1})
+        report = limited.structured_content
+        assert (report["status"], report["limit_hit"], report["steps"]) == ("limit", "steps", 1)
 
 
 def processes_with(marker: str) -> dict[int, bool]:
