@@ -13,7 +13,7 @@ import time
 from rlm import events as ev
 from rlm.context import ContextSource
 from rlm.core import prompts
-from rlm.core.budget import observation_chars, prompt_limit, prompt_tokens
+from rlm.core.budget import OBSERVATION_SHARE, observation_chars, prompt_limit, prompt_tokens
 from rlm.core.history import VARIABLE as HISTORY
 from rlm.core.history import History
 from rlm.core.observe import block_output, cut_text, render_action
@@ -49,6 +49,7 @@ class Agent:
         self.history = History(prompts.system_prompt(source.info, run.tools.listing()),
                                f"{first}\n\n{note}" if note else first)
         self.observation_chars = run.settings.observation_chars
+        self.observation_tokens: int | None = None  # set from the window once it is known
 
     @property
     def messages(self) -> list[dict]:
@@ -105,6 +106,8 @@ class Agent:
                 handler=self.subcalls.handle, pool=self.run.pool, label=self.agent_id)
         window = await self.run.windows.get(self.model)
         self.observation_chars = observation_chars(window, self.run.settings)
+        if window.running:
+            self.observation_tokens = int(window.running * OBSERVATION_SHARE)
         try:
             while True:
                 self.run.check_limits(self)
@@ -159,8 +162,10 @@ class Agent:
         if limit is None:
             return
 
+        factor = self.run.windows.factor(self.model)
+
         def count(messages: list[dict]) -> int:
-            return prompt_tokens(messages, self.model)
+            return prompt_tokens(messages, self.model, factor)
 
         if self.history.needs_fold(count, limit):
             folded = self.history.fold(count, limit)
@@ -225,7 +230,14 @@ class Agent:
 
     def observe(self, text: str, result=None) -> None:
         """Append an observation to the history (cut to size) and emit it."""
-        text, cut = cut_text(text, self.observation_chars)
+        size = len(text)
+        text, _ = cut_text(text, self.observation_chars)
+        if self.observation_tokens:  # digits may take a token each: cut to tokens too
+            factor = self.run.windows.factor(self.model)
+            while len(text) > 300 and prompt_tokens([{"role": "user", "content": text}],
+                                                    self.model, factor) > self.observation_tokens:
+                text, _ = cut_text(text, len(text) * 3 // 4)
+        cut = max(0, size - len(text))
         self.history.add_user(prompts.observation(text))
         self.emit(ev.Observation, step=self.steps, text=text, cut_chars=cut,
                   error=bool(result and result.error), timed_out=bool(result and result.timed_out),

@@ -24,10 +24,12 @@ class FitChecker:
         limit = prompt_limit(window, self.settings)
         if limit is None:
             return None
-        tokens = prompt_tokens([{"role": "user", "content": prompt}], model)
+        tokens = prompt_tokens([{"role": "user", "content": prompt}], model,
+                               self.windows.factor(model))
         if tokens <= limit:
             return None
-        chunk = max(1, limit * 3 // 4 * 3)  # characters: 3/4 of the room at ~3 per token
+        # Characters per chunk at this text's own rate, with a quarter of the room to spare.
+        chunk = max(1, int(len(prompt) * limit / tokens * 3 / 4))
         return (f"[llm_query refused: the prompt is about {tokens:,} tokens but {model} runs "
                 f"at {window.running:,} (room for a {limit:,}-token prompt and the reply). "
                 f"Split the text into smaller chunks (for example {chunk:,} characters each) "

@@ -115,8 +115,7 @@ class History:
         turn, total = self.turns[-1], 0
         while count(self.messages()) > limit:
             text = turn.replies_to[-1]
-            over = count(self.messages()) - limit
-            keep = len(text) - max(over * 4, len(text) // 4)
+            keep = len(text) * 3 // 4  # a quarter less each time: tokens per character vary
             if keep < 200:
                 break
             turn.replies_to[-1], cut = cut_text(text, keep)

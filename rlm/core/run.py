@@ -215,6 +215,8 @@ class Run:
         with self._lock:
             self.usage.record(completion.model or model, completion.prompt_tokens,
                               completion.completion_tokens, completion.cost_usd)
+        if completion.server_counted:
+            self.windows.learn(model, messages, completion.prompt_tokens)
         return completion
 
     def call_options(self, model: str, window: Window,
@@ -231,7 +233,7 @@ class Run:
         limit = prompt_limit(window, self.settings)
         if limit is None or window.running is None:
             return
-        tokens = prompt_tokens(messages, model)
+        tokens = prompt_tokens(messages, model, self.windows.factor(model))
         if tokens > limit:
             raise PromptTooLong(
                 f"The next prompt to {model} needs about {tokens:,} tokens, but the model runs "

@@ -53,6 +53,7 @@ class Completion:
     seconds: float = 0.0
     thinking: str = ""
     host: str = ""  # which host served it, when a model is spread over several
+    server_counted: bool = False  # prompt_tokens is the server's own count, not ours
 
 
 class Model(Protocol):

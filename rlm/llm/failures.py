@@ -189,6 +189,13 @@ def to_typed(exc: BaseException, target: Target, tries: int) -> RLMError:
     return _provider_error(exc, target, tries)
 
 
+def _context_exceeded(words: str) -> bool:
+    """llama.cpp: "... exceeds the available context size ..."; vLLM: "... the model's context
+    length is only N tokens ..."."""
+    lowered = words.lower()
+    return "context size" in lowered or "context length" in lowered
+
+
 def _unreachable(target: Target) -> ServerUnreachable:
     if is_ollama(target.model):
         return ServerUnreachable(
@@ -214,6 +221,12 @@ def _not_found(target: Target, exc: BaseException) -> ModelNotFound:
 def _provider_error(exc: BaseException, target: Target, tries: int) -> ModelError:
     model, status, kind = target.model, status_of(exc), kind_of(exc)
     after = f" after {tries} tries" if tries > 1 else ""
+    if status == 400 and _context_exceeded(detail(exc)):  # llama.cpp's and vLLM's refusal
+        return ProviderError(f"The server at {target.api_base or '?'} refused the prompt for "
+                             f"{model}: longer than the window it runs at ({detail(exc)}). "
+                             f"Start it with a larger window (llama.cpp -c, vLLM "
+                             f"--max-model-len), or set RLM_NUM_CTX to what it runs at.",
+                             model=model)
     if kind == "ContextWindowExceededError":
         return ProviderError(f"The prompt is longer than {model} can read: {detail(exc)} Use "
                              f"a model with a larger context window.", model=model)

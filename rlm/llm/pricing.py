@@ -68,4 +68,4 @@ def priced_completion(model: str, messages: list[dict], text: str,
         completion = count_tokens(text, model) + count_tokens(thinking, model)
     return Completion(text=text, model=model, prompt_tokens=prompt, completion_tokens=completion,
                       cost_usd=cost_usd(model, prompt, completion, api_base), seconds=seconds,
-                      thinking=thinking)
+                      thinking=thinking, server_counted=bool(usage and usage[0]))

@@ -84,6 +84,12 @@ def count_messages(messages: Iterable[dict], model: str | None = None) -> int:
     return total
 
 
+def count_digits(messages: Iterable[dict]) -> int:
+    """Digits in the messages' text: ``cl100k_base`` packs up to three in a token, while
+    Gemma's, Qwen's, Mistral's and Llama 2's tokenizers spend one token on each."""
+    return sum(sum(c.isdigit() for c in _text_of(m.get("content"))) for m in messages)
+
+
 def _text_of(content) -> str:
     if isinstance(content, list):  # OpenAI's list of parts
         return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))

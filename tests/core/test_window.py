@@ -12,7 +12,7 @@ import pytest
 from rlm import RLM
 from rlm.events import HistoryFolded
 from tests.engine_helpers import code
-from tests.servers import FakeModel, OllamaServer, ThinkingReply
+from tests.servers import DIGITS, FakeModel, OllamaServer, ThinkingReply
 
 NEEDLE = "The code word is PELICAN."
 CONTEXT = "\n".join([NEEDLE] + [f"line {i}: nothing to see here, move along." for i in
@@ -144,3 +144,43 @@ def test_think_off_is_sent_to_a_model_that_can_think_and_to_no_other(model_env):
     first, second = (r.body for r in server.chat_requests())
     assert first["think"] is False and "think" not in second
     assert first["keep_alive"] == second["keep_alive"] == "30m"
+
+
+NUMBERS = " ".join(str(n * 7919 % 100_000) for n in range(4000))
+
+
+def numbers_agent(request) -> str:
+    """Prints long runs of numbers, as an RLM reading a table or a log does."""
+    step = step_of(request.messages)
+    if step < 12:
+        return code(f"print(context[{(step - 1) * 1500}:{step * 1500}])")
+    return "Thought: enough.\nFinal Answer: read"
+
+
+def test_numbers_are_counted_as_a_digit_splitting_tokenizer_counts_them(model_env):
+    """Gemma, Qwen and Mistral spend one token per digit (cl100k packs three): the engine
+    must still keep every prompt within the window, and an llm_query too big is refused."""
+    with OllamaServer(numbers_agent, models=[FakeModel("tiny:latest", context_length=4096)],
+                      tokenizer=DIGITS) as server:
+        model_env.setenv("OLLAMA_HOST", server.url)
+        result = RLM(model="ollama_chat/tiny", max_steps=20).completion("Read", NUMBERS)
+        assert result.answer == "read" and server.truncations == []
+        sizes = [server.count_prompt(r.body["messages"]) + r.body["options"]["num_predict"]
+                 for r in server.chat_requests()]
+    assert max(sizes) <= 4096
+
+
+def test_an_llm_query_of_numbers_that_would_not_fit_is_refused_with_a_chunk_that_does(
+        model_env):
+    with OllamaServer([code("print(llm_query('Sum: ' + context[:4500]))"), "Final Answer: r"],
+                      models=[FakeModel("tiny:latest", context_length=4096)],
+                      tokenizer=DIGITS) as server:
+        model_env.setenv("OLLAMA_HOST", server.url)
+        events: list = []
+        RLM(model="ollama_chat/tiny", on_event=events.append).completion("q", NUMBERS)
+        chunk = int(re.search(r"for example ([\d,]+) characters",
+                              [e.text for e in events if e.type == "Observation"][0])
+                    .group(1).replace(",", ""))
+        fits = server.count_prompt([{"role": "user", "content": "Sum: " + NUMBERS[:chunk]}])
+    assert len(server.chat_requests()) == 2  # the llm_query was never sent
+    assert fits + 1024 <= 4096  # the advised chunk does fit, with the reply's room

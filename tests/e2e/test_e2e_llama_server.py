@@ -172,11 +172,6 @@ class RealPromptScriptedReply:
         await self.real.aclose()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine: prompts are counted with tiktoken's cl100k_base x 1.15 (rlm.core.budget), but "
-    "gemma's tokenizer spends a token per digit: after an observation of 1,500 characters of "
-    "numbers the engine counts the next prompt as ~1,550 tokens (room: 1,920) and llama-server "
-    "as ~2,400, which it refuses (400 exceed_context_size_error), and the agent fails"))
 def test_a_prompt_full_of_digits_is_counted_as_the_server_counts_it(
         llama_server: LlamaServer, tmp_path: Path) -> None:
     rng = random.Random(7)

@@ -405,3 +405,13 @@ async def test_a_server_out_of_replies_answers_500_and_says_why(openai_server):
         await llm.complete(ASK, model="openai/m")
     error = "AssertionError: OpenAIServer ran out of replies after 1 requests"
     assert openai_server.errors == [error]
+
+
+async def test_a_servers_context_refusal_says_which_window_to_raise(model_env):
+    from tests.servers import LlamaCppServer
+
+    with LlamaCppServer(n_ctx=256) as server:
+        llm = DirectModel(server.url + "/v1", env={}, retries=0)
+        with pytest.raises(ProviderError, match=r"refused the prompt for openai/m: longer than "
+                                                r"the window it runs at .*llama.cpp -c"):
+            await llm.complete([{"role": "user", "content": "word " * 400}], model="openai/m")

@@ -14,8 +14,8 @@ from .ollama import FakeModel, OllamaServer
 from .ollama_window import Truncation
 from .openai import OpenAIServer
 from .replies import ThinkingReply, cut_at_stop
-from .tokenize import CHATML, LLAMA3, SCALED_CL100K, WORDS, TiktokenCounter
+from .tokenize import CHATML, DIGITS, LLAMA3, SCALED_CL100K, WORDS, TiktokenCounter
 
-__all__ = ["CHATML", "LLAMA3", "SCALED_CL100K", "WORDS", "ChatRequest", "FakeModel",
+__all__ = ["CHATML", "DIGITS", "LLAMA3", "SCALED_CL100K", "WORDS", "ChatRequest", "FakeModel",
            "LlamaCppServer", "LoopbackServer", "OllamaServer", "OpenAIServer", "Recorded",
            "ThinkingReply", "TiktokenCounter", "Truncation", "cut_at_stop"]

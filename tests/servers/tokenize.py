@@ -108,7 +108,37 @@ class WordCounter:
         return " ".join(words[len(words) - tokens:] if tokens > 0 else [])
 
 
+@dataclass(frozen=True)
+class DigitSplitter:
+    """A tokenizer that spends one token on every digit, as Gemma's, Qwen's, Mistral's and
+    Llama 2's do (measured with llama-server on gemma3: 2.3x cl100k on lists of numbers),
+    and counts the rest as ``rest`` does."""
+
+    rest: TiktokenCounter = TiktokenCounter("cl100k_base", 1.1)
+
+    def count(self, text: str) -> int:
+        digits = sum(c.isdigit() for c in text)
+        return digits + self.rest.count("".join(" " if c.isdigit() else c for c in text))
+
+    def head(self, text: str, tokens: int) -> str:
+        return _longest(text, tokens, self.count, from_start=True)
+
+    def tail(self, text: str, tokens: int) -> str:
+        return _longest(text, tokens, self.count, from_start=False)
+
+
+def _longest(text: str, tokens: int, count, *, from_start: bool) -> str:
+    """The longest start (or end) of ``text`` that counts at most ``tokens`` (bisection)."""
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        part = text[:middle] if from_start else text[len(text) - middle:]
+        low, high = (middle, high) if count(part) <= tokens else (low, middle - 1)
+    return text[:low] if from_start else text[len(text) - low:]
+
+
 SCALED_CL100K = TiktokenCounter("cl100k_base", 1.1)
+DIGITS = DigitSplitter()
 WORDS = WordCounter()
 
 
