@@ -1,55 +1,72 @@
-"""``rlm-tui``: run a task and watch every recursive agent think, act and answer, live.
+"""``rlm-tui``: ask, watch every recursive agent think, act and answer, live; ask again.
 
-The engine runs in one thread worker; its events cross to the UI only as ``EngineEvents``
-messages (``tui.bridge``), which feed a ``RunState`` (the engine's own ``TreeBuilder``), which
-drives the tree and the transcript. Collaborators are injected (engine factory, model
-discovery, clock, trace folder) so tests run the real app with a scripted model.
+The questions of one conversation run on one engine session (``tui.runner.Conversation``:
+the same sandbox, earlier turns recapped, one trace). The engine runs in one thread worker;
+its events cross to the UI only as ``EngineEvents`` messages (``tui.bridge``), which feed a
+``RunState`` (the engine's own ``TreeBuilder``), which drives the tree and the transcript.
+Collaborators are injected (engine factory, model discovery, clock, trace folder) so tests
+run the real app with a scripted model.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
+from typing import Any
 
-from textual import on, work
+from textual import work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.timer import Timer
-from textual.widgets import Footer, Input, Tree
+from textual.widgets import Footer, Input, Static
 
 from rlm import events as ev
-from tui.bridge import EngineEvents, EventBridge, RunEnded
-from tui.commands import KEYS, Commands
+from rlm.tree import AgentNode
+from tui.bridge import EventBridge, RunEnded
+from tui.commands import KEYS, QUIT_WAIT, Commands
 from tui.context_check import check_context
 from tui.discovery import Discovery, discover_models
-from tui.notices import agent_notice, end_notice, hint_for
-from tui.runner import EngineFactory, RunHandle, RunRequest, default_engine, execute, new_trace_path
-from tui.state import Applied, RunState
-from tui.widgets.agent_tree import AgentTree
+from tui.feed import Feed
+from tui.layout import HORIZONTAL_BREAKPOINTS, TALL, VERTICAL_BREAKPOINTS, Fitting
+from tui.notices import end_notice, hint_for
+from tui.replay import Replay
+from tui.runner import (
+    Conversation,
+    EngineFactory,
+    RunHandle,
+    RunRequest,
+    default_engine,
+    new_trace_path,
+)
+from tui.settings import shown
+from tui.state import RunState
+from tui.widgets.agent_tree import NO_AGENTS, AgentTree
 from tui.widgets.bars import SettingsBar, TotalsBar
 from tui.widgets.result_panel import ResultPanel
 from tui.widgets.transcript import TranscriptView
 
-SLICE = 400  # events shown per turn of the UI loop (a flood must not freeze the keys)
-FOLLOW_EVERY = 0.25  # seconds between two automatic switches of the shown agent
 
-
-class RLMApp(Commands, App[None]):
+class RLMApp(Commands, Feed, Replay, Fitting, App[None]):
     """The rlm terminal UI.
 
     Args:
         question: run this at once on start.
         context: path of a text file or folder to pass as the context.
-        model, max_depth, max_steps: settings of the runs (``None``: the engine's default).
+        model, max_depth, max_steps: settings of the questions (``None``: the default).
+        profile: a profile name or .toml file, as ``rlm run --profile``.
+        settings: the other settings given as flags (``sub_model``, ``api_base``, ...).
         replay: a trace file to open instead of running anything (no model needed).
         engine_factory: builds the engine for a ``RunRequest`` (tests: a scripted model).
         discover: lists models for the model picker.
         clock: wall-clock time for elapsed times (tests: a fixed clock).
-        trace_dir: where each run's trace is written (``None``: no trace).
+        trace_dir: where each conversation's trace is written (``None``: no trace).
         preload: import litellm in a background thread once the first frame is shown.
         cursor_blink: blink the question box's cursor (off for snapshots).
     """
@@ -57,10 +74,13 @@ class RLMApp(Commands, App[None]):
     CSS_PATH = str(Path(__file__).with_name("rlm.tcss"))
     TITLE = "rlm"
     BINDINGS = KEYS
+    HORIZONTAL_BREAKPOINTS = HORIZONTAL_BREAKPOINTS
+    VERTICAL_BREAKPOINTS = VERTICAL_BREAKPOINTS
 
     def __init__(self, question: str | None = None, *, context: str | None = None,
                  model: str | None = None, max_depth: int | None = None,
-                 max_steps: int | None = None, replay: str | None = None,
+                 max_steps: int | None = None, profile: str | None = None,
+                 settings: Mapping[str, Any] | None = None, replay: str | None = None,
                  engine_factory: EngineFactory = default_engine,
                  discover: Callable[[], Discovery] = discover_models,
                  clock: Callable[[], float] = time.time, trace_dir: str | Path | None = None,
@@ -70,12 +90,14 @@ class RLMApp(Commands, App[None]):
         self.startup_question, self.replay_path = question, replay
         self.context, self.model = context, model
         self.max_depth, self.max_steps = max_depth, max_steps
+        self.profile, self.flags = profile, dict(settings or {})
         self.engine_factory, self.discover = engine_factory, discover
         self.clock = clock
         self.trace_dir = Path(trace_dir) if trace_dir else None
         self.preload, self.cursor_blink, self.browse_root = preload, cursor_blink, browse_root
         self.state = RunState(clock)
         self.run_no = 0
+        self.conversation: Conversation | None = None
         self.handle: RunHandle | None = None
         self.bridge: EventBridge | None = None
         self.start_error: str | None = None
@@ -87,16 +109,18 @@ class RLMApp(Commands, App[None]):
     def compose(self) -> ComposeResult:
         # Kept as attributes: the app's own queries would search a dialog when one is open.
         self.agent_tree = AgentTree(self.state_now, id="agents")
-        self.transcript = TranscriptView(id="transcript")
+        self.agents_note = Static(NO_AGENTS, id="agents-note", classes="entry empty")
+        self.transcript = TranscriptView(self.state_now, id="transcript")
         self.result_panel = ResultPanel(id="result")
         self.question_box = Input(placeholder="Ask a question and press enter to run it…",
                                   id="question")
         self.question_box.cursor_blink = self.cursor_blink
         self.settings_bar = SettingsBar(id="settings")
         self.totals_bar = TotalsBar(id="totals")
-        with Horizontal(id="main"):
+        with Horizontal(id="main") as self.main_panes:
             with Vertical(id="agents-pane") as pane:
                 pane.border_title = "Agents"
+                yield self.agents_note
                 yield self.agent_tree
             yield self.transcript
         yield self.result_panel
@@ -108,9 +132,9 @@ class RLMApp(Commands, App[None]):
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self._tick)
+        self.result_panel.fit(self.size.height < TALL)
         self._show_settings()
         self._show_totals()
-        self.transcript.border_title = "Transcript"
         if self.replay_path:
             self.open_replay(self.replay_path)
         elif self.startup_question:
@@ -136,7 +160,7 @@ class RLMApp(Commands, App[None]):
             self.action_run()
 
     def action_run(self) -> None:
-        """Run the question in the box (enter in the box does the same)."""
+        """Run the question in the box: a follow-up when a conversation is open."""
         if self.running:
             self.notify("A run is in progress: ctrl+x cancels it.", severity="warning")
             return
@@ -151,82 +175,56 @@ class RLMApp(Commands, App[None]):
                                    "ctrl+o picks another context.")
             return
         self.start_run(RunRequest(question, check.path, self.model or None, self.max_depth,
-                                  self.max_steps))
+                                  self.max_steps, self.profile, self.flags))
 
     def start_run(self, request: RunRequest) -> None:
+        if self.conversation is None:  # a new conversation: a fresh screen, a new trace
+            self._reset_view(RunState(self.clock))
+            trace = new_trace_path(self.trace_dir, self.clock()) if self.trace_dir else None
+            self.conversation = Conversation(self.engine_factory, trace)
+        else:
+            self.result_panel.hide()
+            self.start_error = None
         self.run_no += 1
-        self._reset_view(RunState(self.clock))
         self.handle = RunHandle()
         self.bridge = EventBridge(self.post_message, self.run_no)
-        trace = new_trace_path(self.trace_dir, self.clock()) if self.trace_dir else None
-        self.sub_title = _short(request.question, 60)
+        self.agent_tree.following = True  # a new question: watch it
+        turn = len(self.state.roots) + 1
+        self.sub_title = (f"turn {turn} · " if turn > 1 else "") + _short(request.question, 60)
         self._show_totals()
-        self.run_engine(request, self.handle, self.bridge, trace)
+        self.run_engine(partial(self.conversation.ask, request, self.bridge, self.handle))
         self.refresh_bindings()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="run",
-          description="rlm run: the engine and its sandboxes")
-    def run_engine(self, request: RunRequest, handle: RunHandle, bridge: EventBridge,
-                   trace: Path | None) -> None:
-        # Runs in a thread: it may only post messages.
-        self.post_message(execute(request, self.engine_factory, bridge, handle, trace))
+    @work(thread=True, exit_on_error=False, group="engine",
+          description="rlm: the engine, its session and its sandboxes")
+    def run_engine(self, job: Callable[[], Message | None]) -> None:
+        """The one place the engine runs: a question of the conversation, or its close.
+        In a thread: it may only post messages."""
+        message = job()
+        if message is not None:
+            self.post_message(message)
 
-    async def on_engine_events(self, message: EngineEvents) -> None:
-        if self.bridge is None or message.run_no != self.run_no:
-            return  # a finished run's stragglers
-        draining = bool(self._backlog)
-        self._backlog.extend(self.bridge.take(message))
-        if not draining:
-            await self._drain()
-
-    async def _drain(self) -> None:
-        """Show the backlog a slice at a time, letting keys and frames in between."""
-        self._show_slice()
-        if self._backlog:
-            await asyncio.sleep(0)  # the loop takes in keys before the next slice is queued
-            self.call_later(self._drain)
-
-    def _show_slice(self) -> None:
-        chunk = self._backlog[:SLICE]
-        del self._backlog[:SLICE]
-        if chunk:
-            self.show_events(chunk)
-
-    def show_events(self, events: Sequence[ev.Event]) -> Applied:
-        """Apply engine events to the state and repaint what they changed."""
-        applied = self.state.apply(events)
-        tree = self.agent_tree
-        for agent in applied.new_agents:
-            tree.add_agent(agent)
-        for agent_id in applied.touched:
-            tree.refresh_agent(agent_id)
-        shown = self.transcript.agent_id
-        if shown in applied.touched or shown in applied.streamed:
-            shown_agent = self.state.node(shown)
-            if shown_agent is not None:
-                self.transcript.update(shown_agent, self.state.stream_text(shown))
-        for agent in applied.finished:
-            if notice := agent_notice(agent):
-                self.notify(**notice)
-        self._follow()
-        if tree.cursor_node is None and tree.nodes:
-            tree.show_agent(next(iter(tree.nodes)))
+    def new_conversation(self) -> None:
+        """Close the conversation (its sandbox, in the worker) and clear the screen."""
+        conversation, self.conversation = self.conversation, None
+        if conversation is not None:
+            self.run_engine(conversation.close)
+        self.run_no += 1
+        self.handle = self.bridge = None
+        self._reset_view(RunState(self.clock))
+        self.sub_title = ""
+        self.question_box.placeholder = "Ask a question and press enter to run it…"
         self._show_totals()
-        return applied
 
-    def _follow(self) -> None:
-        """Show the active agent, at most every FOLLOW_EVERY s (a switch rebuilds the
-        transcript; under load the active agent changes with nearly every batch)."""
-        wait = self._followed_at + FOLLOW_EVERY - time.monotonic()
-        if wait <= 0:
-            self._followed_at = time.monotonic()
-            self.agent_tree.follow(self.state.active)
-        elif self._follow_timer is None:
-            self._follow_timer = self.set_timer(wait, self._follow_later)
-
-    def _follow_later(self) -> None:
-        self._follow_timer = None
-        self._follow()
+    async def close_conversation(self) -> None:
+        """Close the conversation's sandbox and wait for it (quitting)."""
+        conversation, self.conversation = self.conversation, None
+        if conversation is not None:
+            worker = self.run_engine(partial(conversation.close, QUIT_WAIT))
+            try:
+                await asyncio.wait_for(worker.wait(), QUIT_WAIT)
+            except Exception:  # a close that fails or hangs must not keep the app open
+                pass
 
     def on_run_ended(self, message: RunEnded) -> None:
         if message.run_no != self.run_no:
@@ -235,70 +233,40 @@ class RLMApp(Commands, App[None]):
             self._show_slice()
         self.refresh_bindings()
         if message.error is not None:
-            self._show_start_error("The run stopped with an error" if self.state.root
+            self._show_start_error("The run stopped with an error" if self.state.started
                                    else "The run could not start", message.error,
                                    hint_for(message.error_kind))
             return
         result = message.result
         status = getattr(result, "status", "failed")
-        totals = self.state.totals()
-        self.result_panel.show_result(status, getattr(result, "answer", "") or "", totals,
-                                      message.trace_path, getattr(result, "error", None),
-                                      getattr(result, "limit_hit", None))
+        root = self.state.last_root
+        self._show_turn(status, getattr(result, "answer", "") or "", message.trace_path,
+                        getattr(result, "error", None), getattr(result, "limit_hit", None))
         self.notify(**end_notice(status, message.trace_path))
         # The panel took rows from the transcript: keep its last lines (the answer) in view.
         self.call_after_refresh(self.transcript.scroll_end, animate=False)
-        self.agent_tree.follow(self.state.root.agent_id if self.state.root else None)
+        self.agent_tree.follow(root.agent_id if root else None)
+        if status in ("answered", "limit"):  # the box is ready for a follow-up
+            self.question_box.value = ""
+        self.question_box.placeholder = "Ask a follow-up (ctrl+n: a new conversation)…"
+
+    def _show_turn(self, status: str, answer: str, trace: str | None, detail: str | None,
+                   limit_hit: str | None) -> None:
+        """The last turn's answer, with that turn's own totals."""
+        root = self.state.last_root
+        turns = len(self.state.roots)
+        totals = self.state.turn_totals(root.agent_id) if root else self.state.totals()
+        self.result_panel.show_result(status, answer, totals, trace, detail, limit_hit,
+                                      turn=turns if turns > 1 else None)
         self._show_totals()
 
-    @on(Tree.NodeHighlighted, "#agents")
-    def show_highlighted(self, event: Tree.NodeHighlighted) -> None:
-        agent = event.node.data
-        if agent is not None and agent.agent_id != self.transcript.agent_id:
-            self.transcript.show(agent, self.state.stream_text(agent.agent_id))
+    # --- finding an agent (tui.screens.find) --------------------------------------------
+    def agents_to_find(self) -> list[AgentNode]:
+        return self.state.builder.agents()
 
-    # --- replay -------------------------------------------------------------------------
-    def open_replay(self, path: str) -> None:
-        """Rebuild a past run (finished or cut off) from its trace; no model needed.
-
-        The trace's events go through the same ``RunState`` as a live run's, so the replay
-        shows the same tree, labels and transcripts.
-        """
-        from rlm.trace import read_trace
-
-        try:
-            header, events = read_trace(path)
-        except OSError as exc:
-            self._show_start_error("Cannot open the trace", f"{path}: {exc.strerror or exc}.",
-                                   "Pass the path of a .jsonl trace written by rlm or rlm-tui.")
-            return
-        state = RunState.replay(header, events, self.clock)
-        if state.root is None:
-            self._show_start_error("Nothing to replay", f"{path} has no agent events: it is "
-                                   f"not an rlm trace, or the run died before it began.")
-            return
-        self._reset_view(state)
-        self.sub_title = f"replay of {Path(path).name}"
-        if state.started is not None:
-            self.question_box.value = state.started.task  # ready to run it again
-        self.agent_tree.add_tree(state.root)
-        self.agent_tree.show_agent(state.root.agent_id)
-        self._show_replay_end(path)
-
-    def _show_replay_end(self, path: str) -> None:
-        end = self.state.finished
-        totals = self.state.totals()
-        if end is not None:
-            self.result_panel.show_result(end.status, end.answer or "", totals, path,
-                                          end.error, end.limit_hit)
-            return
-        running = [n.agent_id for n in self.state.builder.nodes.values() if n.finished is None]
-        self.result_panel.show_result(
-            "failed", "", totals, path,
-            f"This trace stops before the run finished (the run crashed or was killed); "
-            f"{len(running)} agent(s) had not finished: {', '.join(running[:8])}.")
-        self.result_panel.border_title = "✗ Cut-off trace: the run did not finish"
-        self._show_totals()
+    def go_to_agent(self, agent_id: str) -> None:
+        self.agent_tree.choose(agent_id)
+        self.agent_tree.focus()
 
     # --- view helpers -------------------------------------------------------------------
     def _reset_view(self, state: RunState) -> None:
@@ -306,16 +274,20 @@ class RLMApp(Commands, App[None]):
         self._backlog.clear()
         self.start_error = None
         self.agent_tree.reset_agents()
+        self.agents_note.display = True
         self.transcript.show(None)
         self.result_panel.hide()
 
     def _tick(self) -> None:
         if self.running:
             self.agent_tree.refresh_active()
+            self.transcript.refresh_header()
         self._show_totals()
 
     def _show_totals(self) -> None:
-        self.totals_bar.show(self.state.totals(), self._phase())
+        turns = len(self.state.roots)
+        phase = self._phase() + (f" · {turns} turns" if turns > 1 else "")
+        self.totals_bar.show(self.state.totals(), phase)
 
     def _phase(self) -> str:
         if self.running:
@@ -326,10 +298,16 @@ class RLMApp(Commands, App[None]):
             return "error"
         if self.state.finished:
             return "finished"
-        return "running" if self.state.root is not None else "ready"
+        return "running" if self.state.roots else "ready"
 
     def _show_settings(self) -> None:
-        self.settings_bar.show(self.context, self.model, self.max_depth, self.max_steps)
+        settings = shown(self.profile, {**self.flags, "model": self.model,
+                                        "max_depth": self.max_depth,
+                                        "max_steps": self.max_steps})
+        self.settings_bar.show(
+            self.context, settings.model if settings else self.model,
+            settings.max_depth if settings else self.max_depth,
+            settings.max_steps if settings else self.max_steps, self.profile)
 
     def _show_start_error(self, title: str, message: str, hint: str = "") -> None:
         self.start_error = message
@@ -338,8 +316,11 @@ class RLMApp(Commands, App[None]):
         self._show_totals()
 
     def on_unmount(self) -> None:
+        # Whatever ended the app, the engine must stop and the sandbox must go.
         if self.handle is not None:
-            self.handle.cancel()  # whatever ended the app, the engine must stop too
+            self.handle.cancel()
+        if self.conversation is not None:
+            self.conversation.close(timeout=10)
 
 
 def _short(text: str, limit: int) -> str:
@@ -360,7 +341,7 @@ def _preload_litellm() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``rlm-tui`` and ``python -m tui``."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    from tui.args import parse_args
+    from tui.args import parse_args, settings_flags
 
     args = parse_args(argv)
     if args.web:
@@ -370,10 +351,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     import dotenv
 
     dotenv.load_dotenv()
+    from rlm.errors import ConfigError
     from rlm.paths import traces_dir
+    from tui.settings import resolve
+
+    try:  # a bad profile or value is a usage error, said before the screen opens
+        resolve(args.profile, {**settings_flags(args), "model": args.model,
+                               "max_depth": args.max_depth, "max_steps": args.max_steps})
+    except ConfigError as exc:
+        print(f"rlm-tui: {exc}", file=sys.stderr)
+        return 2
 
     app = RLMApp(args.question, context=args.context, model=args.model,
-                 max_depth=args.max_depth, max_steps=args.max_steps, replay=args.replay,
-                 trace_dir=traces_dir(), preload=not args.replay)
+                 max_depth=args.max_depth, max_steps=args.max_steps, profile=args.profile,
+                 settings=settings_flags(args), replay=args.replay, trace_dir=traces_dir(),
+                 preload=not args.replay)
     app.run()
     return app.return_code or 0

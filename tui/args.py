@@ -1,11 +1,20 @@
-"""Command line of ``rlm-tui`` (parsed before anything heavy is imported)."""
+"""Command line of ``rlm-tui`` (parsed before anything heavy is imported).
+
+It takes the flags of ``rlm run`` that apply to it, declared once in ``rlm.config``, and
+``--profile``; a flag means the same everywhere.
+"""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import Any
 
 from rlm.config import add_setting_flags
+from tui.settings import FLAG_SETTINGS
+
+# Flags the app shows and changes itself (the model picker, the limits dialog).
+OWN = ("model", "max_depth", "max_steps")
 
 WEB_FLAGS = ("web", "host", "port", "public_url")
 
@@ -38,16 +47,22 @@ def app_argv(args: argparse.Namespace) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rlm-tui",
-        description="Run a task with a Recursive Language Model and watch the tree of agents "
-                    "live. With a QUESTION the run starts at once.",
-        epilog="Keys: enter runs, ctrl+x cancels, f1 shows every key. Each run writes a trace "
-               "to $XDG_DATA_HOME/rlm/traces (or ~/.local/share/rlm/traces).")
+        description="Ask a Recursive Language Model, watch the tree of agents live, and ask "
+                    "follow-ups in the same conversation. With a QUESTION the run starts at "
+                    "once.",
+        epilog="Settings: flags > --profile > environment (RLM_MODEL, ...), as in `rlm run`. "
+               "Keys: enter runs, ctrl+x cancels, f1 shows every key. Each conversation "
+               "writes a trace to $XDG_DATA_HOME/rlm/traces (or ~/.local/share/rlm/traces).")
     parser.add_argument("question", nargs="?", help="the task to run at once")
     parser.add_argument("--context", metavar="PATH",
                         help="a text file or a folder of text files to pass as the context")
-    add_setting_flags(parser, ("model", "max_depth", "max_steps"))  # as in `rlm run`
+    add_setting_flags(parser)  # --model, --sub-model, --api-base, ...: as in `rlm run`
+    parser.add_argument("--profile", metavar="NAME|FILE",
+                        help="settings from a profile: local-only, hybrid, hosted, or a .toml "
+                             "file")
     parser.add_argument("--replay", metavar="TRACE",
-                        help="open a past run from its trace file (no model needed)")
+                        help="open a past run or conversation from its trace file (no model "
+                             "needed)")
     web = parser.add_argument_group(
         "in a browser", "Serve the same app to a browser (textual-serve; pip install "
         "'rlm[web]'). Each visitor gets an app of their own, started with the flags above. "
@@ -61,3 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the address browsers use, when it is not http://HOST:PORT (a proxy, "
                           "or a host of 0.0.0.0)")
     return parser
+
+
+def settings_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given as flags besides the app's own (``None``: not given)."""
+    return {name: getattr(args, name, None) for name in FLAG_SETTINGS if name not in OWN}

@@ -1,7 +1,8 @@
-"""How agents and run totals read on screen: status marks, tree labels, the totals line.
+"""How agents and run totals read on screen: status marks, figures, the totals line.
 
 Pure functions of the engine's data (``rlm.tree.AgentNode``) and a time ``now``, so the
 tree, the footer and the tests all show the same text, and a fixed clock makes it exact.
+A tree row is fitted to its width in ``tui.rows``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ STATUS_WORDS: dict[str, str] = {
     "answered": "gave its final answer",
     "limit": "stopped by a limit; gave its best answer (the limit is named on its line)",
     "failed": "failed (the reason is on its line and in its transcript)",
-    "cancelled": "cancelled with the run",
+    "cancelled": "cancelled with its turn, or stopped with its subtree (x in the tree)",
 }
 
 ACTIVE = ("running", "waiting")
@@ -78,44 +79,6 @@ def elapsed(node: AgentNode, now: float) -> float:
     return max(end - node.started, 0.0)
 
 
-def agent_label(node: AgentNode, now: float, width: int | None = None) -> Text:
-    """``● 0.1 d1 Summarize part one…  2 steps · 1.2k tok · 3.4s``, then why it stopped.
-
-    Args:
-        width: cells the label may take. The figures always show; the task and a failure's
-            reason share what is left.
-    """
-    head = Text.assemble(status_mark(node.status), " ", (node.agent_id, "bold"),
-                         (f" d{node.depth} ", "dim"))
-    steps = "1 step" if node.steps == 1 else f"{node.steps} steps"
-    figures = Text(f"  {steps} · {human_tokens(node.usage.total_tokens)} tok · "
-                   f"{human_seconds(elapsed(node, now))}", style="dim")
-    task = " ".join(node.task.split())
-    room = 32 if width is None else width - head.cell_len - figures.cell_len
-    reason = stop_reason(node)
-    if reason:
-        share = max(room // 2, room - len(task) - 2, 8)
-        reason = short(reason, share)
-        room -= len(reason) + 2
-    waiting = node.waiting_words(now)
-    if waiting:  # a call with nothing back yet: say so, and for how long
-        room -= len(waiting) + 2
-        figures = Text.assemble(figures, (f"  {waiting}", "yellow"))
-    label = Text.assemble(head, short(task, max(room, 8)), figures)
-    if reason:
-        label.append(f"  {reason}", style=STATUS_MARKS.get(node.status, ("", "red"))[1])
-    return label
-
-
-def stop_reason(node: AgentNode) -> str:
-    """Why an agent failed or which limit stopped it ('' otherwise: the mark says enough)."""
-    if node.status == "failed":
-        return " ".join((node.error or "unknown error").split())
-    if node.status == "limit":
-        return f"{node.limit_hit or '?'} limit"
-    return ""
-
-
 @dataclass(frozen=True)
 class Totals:
     """What the footer and the end-of-run panel count."""
@@ -154,20 +117,38 @@ def count_totals(nodes: Iterable[AgentNode], seconds: float) -> Totals:
                   seconds)
 
 
-def totals_line(totals: Totals, state: str = "") -> Text:
-    """``● 2 running  ✓ 3 done  ✗ 1 failed │ 12k in · 1.1k out │ $0 │ 12s``."""
+def totals_line(totals: Totals, state: str = "", width: int | None = None) -> Text:
+    """``● 2 running  ✓ 3 done  ✗ 1 failed │ 12k in · 1.1k out │ $0 │ 12s``, in ``width``.
+
+    Narrower, the counts lose their words, then the separators their room, then tokens
+    count in one figure; a figure is never cut.
+    """
+    lines = [_totals(totals, state, words, sep, split)
+             for words, sep, split in ((True, "  │  ", True), (False, "  │  ", True),
+                                       (False, " │ ", True), (False, " │ ", False))]
+    for line in lines:
+        if width is None or line.cell_len <= width:
+            return line
+    return lines[-1]
+
+
+def _totals(totals: Totals, state: str, words: bool, sep: str, split: bool) -> Text:
     line = Text()
     if state:
         line.append(f"{state}  ", style="bold")
-    line.append_text(Text.assemble(status_mark("running"), f" {totals.running} running  ",
-                                   status_mark("answered"), f" {totals.done} done  ",
-                                   status_mark("failed"), f" {totals.failed} failed"))
+    counts = [("running", totals.running, "running"), ("answered", totals.done, "done"),
+              ("failed", totals.failed, "failed")]
     if totals.cancelled:
-        line.append_text(Text.assemble("  ", status_mark("cancelled"),
-                                       f" {totals.cancelled} cancelled"))
-    line.append(f"  │  {human_tokens(totals.prompt_tokens)} in · "
-                f"{human_tokens(totals.completion_tokens)} out  │  "
-                f"{human_cost(totals.cost_usd)}  │  {human_seconds(totals.seconds)}")
+        counts.append(("cancelled", totals.cancelled, "cancelled"))
+    for n, (status, count, word) in enumerate(counts):
+        line.append("  " if n else "")
+        line.append_text(Text.assemble(status_mark(status), f" {count}" +
+                                       (f" {word}" if words else "")))
+    tokens = (f"{human_tokens(totals.prompt_tokens)} in · "
+              f"{human_tokens(totals.completion_tokens)} out" if split
+              else f"{human_tokens(totals.tokens)} tok")
+    line.append(f"{sep}{tokens}{sep}{human_cost(totals.cost_usd)}{sep}"
+                f"{human_seconds(totals.seconds)}")
     return line
 
 

@@ -1,9 +1,11 @@
-"""The UI's own picture of one run, fed with engine events on the UI thread.
+"""The UI's own picture of one conversation, fed with engine events on the UI thread.
 
 ``RunState`` wraps the engine's ``TreeBuilder`` (the same code that rebuilds a tree from a
-trace), so a live run and its replay show the same tree. On top it keeps what only a screen
-needs: the text streaming in for each agent, which agent is active (to follow it), and a
-clock for elapsed times (a fixed clock makes snapshots exact).
+trace), so a live run and its replay show the same tree. A conversation's turns are runs on
+one bus: each has its own root agent (``0``, ``1``, ...) and its own ``RunStarted`` and
+``RunFinished``. On top it keeps what only a screen needs: the text streaming in for each
+agent, which agent is active (to follow it), and a clock for elapsed times (a fixed clock
+makes snapshots exact).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class Applied:
 
 
 class RunState:
-    """One run as the screen sees it (live, or replayed from a trace).
+    """One conversation (one run or more) as the screen sees it, live or from a trace.
 
     Args:
         clock: wall-clock seconds (``time.time``); engine timestamps use the same scale.
@@ -65,6 +67,8 @@ class RunState:
         self.active: str | None = None
         self._recent: dict[str, int] = {}  # agent -> seq of its latest activity
         self.frozen_at: float | None = None  # a replay's time stops at its last event
+        self.turn_starts: dict[str, ev.RunStarted] = {}  # by the turn's root id, in order
+        self.turn_ends: dict[str, ev.RunFinished] = {}
 
     @classmethod
     def replay(cls, header: dict[str, Any], events: Iterable[ev.Event],
@@ -79,15 +83,30 @@ class RunState:
     # --- reading ------------------------------------------------------------------------
     @property
     def root(self) -> AgentNode | None:
+        """The first turn's root agent."""
         return self.builder.root
 
     @property
-    def finished(self) -> ev.RunFinished | None:
-        return self.builder.run_finished
+    def roots(self) -> list[AgentNode]:
+        """Every turn's root agent, in order."""
+        return self.builder.roots
+
+    @property
+    def last_root(self) -> AgentNode | None:
+        return self.builder.roots[-1] if self.builder.roots else None
 
     @property
     def started(self) -> ev.RunStarted | None:
-        return self.builder.run_started
+        """The last turn's start."""
+        return next(reversed(self.turn_starts.values()), None)
+
+    @property
+    def finished(self) -> ev.RunFinished | None:
+        """The last turn's end (``None`` while it runs, or when its trace was cut off)."""
+        started = self.started
+        if started is None:
+            return self.builder.run_finished
+        return self.turn_ends.get(started.agent_id)
 
     def node(self, agent_id: str | None) -> AgentNode | None:
         return self.builder.nodes.get(agent_id or "")
@@ -95,15 +114,29 @@ class RunState:
     def now(self) -> float:
         return self.frozen_at if self.frozen_at is not None else self.clock()
 
+    def turn_seconds(self, root_id: str) -> float:
+        """How long a turn ran (so far)."""
+        end = self.turn_ends.get(root_id)
+        if end is not None and end.seconds:
+            return end.seconds
+        start = self.turn_starts.get(root_id)
+        node = self.node(root_id)
+        begun = start.ts if start else (node.started if node else 0.0)
+        return max((end.ts if end else self.now()) - begun, 0.0) if begun else 0.0
+
     def run_seconds(self) -> float:
-        if self.finished is not None and self.finished.seconds:
-            return self.finished.seconds
-        start = self.started.ts if self.started else (self.root.started if self.root else 0)
-        end = self.finished.ts if self.finished else self.now()
-        return max(end - start, 0.0) if start else 0.0
+        """The time of every turn together (not the idle time between them)."""
+        turns = list(self.turn_starts) or [root.agent_id for root in self.roots]
+        return sum(self.turn_seconds(root_id) for root_id in turns)
 
     def totals(self) -> Totals:
+        """The whole conversation's."""
         return count_totals(list(self.builder.nodes.values()), self.run_seconds())
+
+    def turn_totals(self, root_id: str) -> Totals:
+        """One turn's: its root agent and every agent under it."""
+        root = self.node(root_id)
+        return count_totals(list(root.walk()) if root else [], self.turn_seconds(root_id))
 
     def stream_text(self, agent_id: str) -> Stream | None:
         return self.streams.get(agent_id)
@@ -134,9 +167,12 @@ class RunState:
         elif isinstance(event, _ACTIVITY):
             self.active = event.agent_id
             self._recent[event.agent_id] = event.seq
+        if isinstance(event, ev.RunStarted):
+            self.turn_starts[event.agent_id] = event
         if isinstance(event, ev.RunFinished):
+            self.turn_ends[event.agent_id] = event
             applied.run_finished = event
-            self.active = self.root.agent_id if self.root else None
+            self.active = event.agent_id
         elif node is not None:
             applied.touched.add(event.agent_id)
 

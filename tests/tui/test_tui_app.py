@@ -36,7 +36,7 @@ async def test_depth2_run_builds_the_tree_labels_and_transcript(tmp_path):
         assert tree_shape(app) == [("0", None, "answered", 2), ("0.1", "0", "answered", 2),
                                    ("0.1.1", "0.1", "answered", 1)]
         shown = labels(app)
-        tail = r"  (\d) steps? · (\d+) tok · \d+\.\ds$"
+        tail = r" +(\d) steps? · (\d+) tok · \d+\.\ds$"  # the figures at the right edge
         assert re.match(r"▼ ✓ 0 d0 Find the magic number" + tail, shown["0"]).group(1) == "2"
         assert re.match(r"▼ ✓ 0.1 d1 Look in part one" + tail, shown["0.1"]).group(1) == "2"
         assert re.match(r"✓ 0.1.1 d2 Read line 7" + tail, shown["0.1.1"]).group(1) == "1"
@@ -119,15 +119,20 @@ async def test_cancel_kills_every_sandbox_and_keeps_the_trace(tmp_path):
         assert app.running
         await pilot.press("ctrl+x")
         await wait_run_end(pilot)
-        assert sandbox_pids() == []
+        # The child's sandbox is gone; at most the conversation's own stays for a follow-up,
+        # until a new conversation closes it.
+        assert len(sandbox_pids()) <= 1
         assert "Cancelled" in app.result_panel.border_title
         assert app.state.node("0").status == "cancelled"
         assert app.state.node("0.1").status == "cancelled"
         assert labels(app)["0.1"].startswith("⊘ 0.1 d1 Sleep a")
         traces = list(tmp_path.glob("tui-*.jsonl"))
         assert len(traces) == 1
-        last = json.loads(traces[0].read_text().splitlines()[-1])
-        assert last["type"] == "RunFinished" and last["status"] == "cancelled"
+        lines = [json.loads(line) for line in traces[0].read_text().splitlines()]
+        ends = [line for line in lines if line["type"] == "RunFinished"]
+        assert [end["status"] for end in ends] == ["cancelled"]
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: sandbox_pids() == [])
 
 
 async def test_quit_during_a_run_asks_then_cancels_and_waits(tmp_path):
@@ -263,7 +268,7 @@ async def test_a_limit_hit_shows_the_best_answer(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await wait_run_end(pilot)
         assert app.state.node("0").status == "limit"
-        assert labels(app)["0"].endswith("  steps limit")
+        assert "  steps limit  " in labels(app)["0"]
         assert "steps limit was hit" in app.result_panel.border_title
         assert app.result_panel.answer == "my best guess"
         assert any("hit the steps limit" in n.message for n in app._notifications)

@@ -36,7 +36,7 @@ async def test_context_checks_refuse_missing_and_binary_files(tmp_path):
         field.value = str(text)
         await pilot.press("enter")
         assert app.context == str(text)
-        assert str(text) in str(app.query_one("#settings").content)
+        assert str(text) in app.settings_bar.text
 
 
 async def test_context_file_reaches_the_engine(tmp_path):
@@ -165,8 +165,9 @@ async def test_command_palette_offers_the_main_actions(tmp_path):
     app = make_app(trace_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         titles = {command.title for command in app.get_system_commands(app.screen)}
-        assert {"Run", "Cancel run", "New run", "Open context", "Choose model", "Set limits",
-                "Copy answer", "Follow the active agent", "Help"} <= titles
+        assert {"Run", "Cancel run", "New conversation", "Open context", "Choose model",
+                "Set limits", "Copy answer", "Follow the active agent", "Help",
+                "Stop the selected agent", "Find an agent"} <= titles
         await pilot.press("ctrl+p")
         await pilot.press(*"set limits")
         await pilot.pause(0.3)

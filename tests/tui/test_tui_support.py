@@ -115,8 +115,13 @@ def _style():
 class Unreachable:
     """An engine whose preflight fails the way rlm's does when Ollama is not running."""
 
+    settings = None
+
     def __init__(self, request):
         pass
+
+    def session(self, context=None, *, trace=None):
+        return self
 
     def subscribe(self, fn):
         return lambda: None
@@ -124,7 +129,13 @@ class Unreachable:
     def cancel(self):
         pass
 
-    def completion(self, prompt, context=None, *, trace=None):
+    def stop_agent(self, agent_id):
+        pass
+
+    def close(self):
+        pass
+
+    def ask(self, question, context=None, *, keep="replace"):
         raise ServerUnreachable("Ollama is not running at http://127.0.0.1:11434. Start it "
                                 "with `ollama serve`, or set OLLAMA_HOST.")
 
@@ -254,6 +265,30 @@ def finished_script() -> Script:
     s.finish("0", "answered", 2, answer="The magic number is 7481.")
     s.add(ev.RunFinished, "0", status="answered", answer="The magic number is 7481.",
           seconds=s.ts - T0, agents=3)
+    return s
+
+
+def two_turn_script() -> Script:
+    """A conversation of two questions: each turn is a root with children of its own."""
+    s = finished_script()
+    s.add(ev.RunStarted, "1", run_id="5d6e7f8a9b0c", task="Which part held it?",
+          model="ollama/llama3")
+    s.agent("1", "Which part held it?", 120_000)
+    s.step("1", 1, "Thought: check both again.\n```repl\nprint(rlm_query_batched("
+           "['Confirm 7481 in part 1', 'Look for another magic number in part 0']))\n```",
+           (1400, 90))
+    s.add(ev.AgentStatus, "1", status="waiting")
+    s.agent("1.1", "Confirm 7481 in part 1", 4000)
+    s.agent("1.2", "Look for another magic number in part 0", 4000)
+    s.step("1.1", 1, "Thought: yes.\nFinal Answer: part 1, line 7: 7481")
+    s.finish("1.1", "answered", 1, answer="part 1, line 7: 7481")
+    s.step("1.2", 1, "Thought: none.\nFinal Answer: no other")
+    s.finish("1.2", "answered", 1, answer="no other")
+    s.add(ev.AgentStatus, "1", status="running")
+    s.step("1", 2, "Thought: part 1.\nFinal Answer: Part 1 (line 7); part 0 has none.")
+    s.finish("1", "answered", 2, answer="Part 1 (line 7); part 0 has none.")
+    s.add(ev.RunFinished, "1", status="answered", answer="Part 1 (line 7); part 0 has none.",
+          seconds=9.0, agents=3)
     return s
 
 

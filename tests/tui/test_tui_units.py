@@ -17,14 +17,14 @@ from tui.context_check import check_context
 from tui.discovery import discover_models
 from tui.render import (
     STATUS_MARKS,
-    agent_label,
     count_totals,
     human_seconds,
     human_tokens,
     summary_line,
     totals_line,
 )
-from tui.runner import RunHandle, RunRequest, TraceNamer, execute, new_trace_path
+from tui.rows import agent_header, agent_label
+from tui.runner import Conversation, RunHandle, RunRequest, TraceNamer, new_trace_path
 from tui.state import RunState
 
 
@@ -39,21 +39,48 @@ def node(status="running", **fields) -> AgentNode:
 
 @pytest.mark.parametrize("status", list(STATUS_MARKS))
 def test_every_status_has_its_own_mark(status):
-    label = agent_label(node(status), T0 + 5, width=80).plain
+    label = agent_label(node(status), T0 + 5, width=100).plain
     assert label.startswith(STATUS_MARKS[status][0] + " 0.2 d1 Find the magic number")
-    assert "3 steps · 1.2k tok · 5.0s" in label
+    assert label.endswith("3 steps · 1.2k tok · 5.0s")  # the figures stand at the right
     assert len({mark for mark, _ in STATUS_MARKS.values()}) == 6
 
 
-def test_a_label_fits_its_width_and_says_why_an_agent_stopped():
+def test_a_narrow_row_shrinks_its_figures_before_its_task_and_never_cuts_a_number():
+    agent = node()
+    rows = {width: agent_label(agent, T0 + 5, width).plain for width in range(12, 121)}
+    assert all(len(row) <= width for width, row in rows.items())
+    assert all(len(row) == width for width, row in rows.items() if "s" in row[-1])  # figures
+    assert rows[120].startswith("● 0.2 d1 Find the magic number in part two of the book ")
+    # The whole task with full, compact, fewer figures, the time alone; a task longer than
+    # that keeps compact figures.
+    assert rows[80].endswith("of the book    3 steps · 1.2k tok · 5.0s")
+    assert rows[71].endswith("of the book  3 st · 1.2k · 5.0s")
+    assert rows[65].endswith("of the book   3 st · 5.0s")
+    assert rows[60] == "● 0.2 Find the magic number in part two of the book     5.0s"
+    assert rows[55] == "● 0.2 Find the magic number in par…  3 st · 1.2k · 5.0s"
+    assert rows[50] == "● 0.2 Find the magic number i…  3 st · 1.2k · 5.0s"
+    assert rows[40] == "● 0.2 Find the magic number in pa…  5.0s"
+    assert rows[30] == "● 0.2 Find the magic number i…"
+    figures = ("3 steps · 1.2k tok · 5.0s", "3 st · 1.2k · 5.0s", "3 st · 5.0s", "5.0s")
+    for row in rows.values():  # a figure is whole, or not there
+        tail = row.rsplit("  ", 1)[-1]
+        assert tail in figures or "…" in tail or tail.endswith("book"), row
+
+
+def test_a_row_says_why_an_agent_stopped_and_the_header_says_it_all():
     failed = node("failed", error="ProviderError: the server answered 500", finished=T0 + 2)
-    assert agent_label(failed, T0 + 99, 40).cell_len == 54  # never less than this
-    for width in (60, 100):
+    for width in (30, 40, 60, 100):
         assert agent_label(failed, T0 + 99, width).cell_len <= width
-    wide = agent_label(failed, T0 + 99, 120).plain
-    assert wide.endswith("2.0s  ProviderError: the server answered 500")
-    assert agent_label(node("limit", limit_hit="tokens"), T0, 100).plain.endswith("tokens limit")
-    assert agent_label(node("answered"), T0, 100).plain.endswith("0.0s")
+    wide = agent_label(failed, T0 + 99, 130).plain
+    assert "part two of the book  ProviderError: the server answered 500  " in wide
+    assert wide.endswith("3 steps · 1.2k tok · 2.0s")
+    assert "the server answered…    3 steps" in agent_label(failed, T0 + 99, 120).plain
+    assert agent_label(failed, T0 + 99, 70).plain.endswith("…  ProviderError…  3 st · 1.2k · 2.0s")
+    assert agent_label(node("limit", limit_hit="tokens"), T0, 100).plain.split("  ")[1] == \
+        "tokens limit"
+    title, subtitle = agent_header(failed, T0 + 99)
+    assert title == "✗ agent 0.2 · depth 1 · failed: ProviderError: the server answered 500"
+    assert subtitle == "3 steps · 1,234 tokens · 2.0s"
 
 
 def test_human_figures():
@@ -73,6 +100,11 @@ def test_totals_count_agents_by_state():
     line = totals_line(totals, "running").plain
     assert line.startswith("running  ● 2 running  ✓ 2 done  ✗ 1 failed  ⊘ 1 cancelled")
     assert "6.0k in · 1.4k out" in line and line.endswith("$0  │  12s")
+    # Narrower, the words go before any figure does.
+    assert totals_line(totals, "running", 76).plain == \
+        "running  ● 2  ✓ 2  ✗ 1  ⊘ 1  │  6.0k in · 1.4k out  │  $0  │  12s"
+    assert totals_line(totals, "running", 50).plain == \
+        "running  ● 2  ✓ 2  ✗ 1  ⊘ 1 │ 7.4k tok │ $0 │ 12s"
     assert summary_line(totals) == ("6 agents · 18 steps · 7,404 tokens (6,000 in / 1,404 "
                                     "out) · $0 · 12s")
 
@@ -208,35 +240,69 @@ def test_trace_is_named_by_time_and_run_id(tmp_path):
     assert namer.path.exists() and not path.exists()
 
 
-def test_execute_turns_any_error_into_a_message():
-    class Broken:
-        def subscribe(self, fn):
-            return lambda: None
+class FakeSession:
+    """A session that records what the conversation asks of it."""
 
-        def cancel(self):
-            pass
+    def __init__(self, fail: Exception | None = None):
+        self.fail, self.asked, self.closed, self.cancelled = fail, [], 0, 0
+        self.settings = None
 
-        def completion(self, prompt, context=None, *, trace=None):
-            raise KeyError("boom")
+    def session(self, context=None, *, trace=None):
+        self.asked.append(("open", context))
+        return self
 
+    def subscribe(self, fn):
+        return lambda: None
+
+    def cancel(self):
+        self.cancelled += 1
+
+    def stop_agent(self, agent_id):
+        self.asked.append(("stop", agent_id))
+
+    def close(self):
+        self.closed += 1
+
+    def ask(self, question, context=None, *, keep="replace"):
+        if self.fail is not None:
+            raise self.fail
+        self.asked.append((question, context))
+        return object()
+
+
+def test_a_conversation_keeps_its_session_and_turns_any_error_into_a_message(tmp_path):
+    built = []
+
+    def factory(request):
+        built.append(FakeSession(KeyError("boom") if not built else None))
+        return built[-1]
+
+    chat = Conversation(factory, None)
+    ended = chat.ask(RunRequest("q"), EventBridge(lambda m: None, 3), handle := RunHandle())
+    assert ended.run_no == 3 and ended.error_kind == "KeyError" and handle.done.is_set()
+    assert ended.error.startswith("Unexpected KeyError") and built[0].closed == 1
+    # Nothing ran, so the next question builds the engine afresh; then the session stays.
+    book = tmp_path / "book.txt"
+    for question, context in (("one", None), ("two", None), ("three", str(book))):
+        chat.ask(RunRequest(question, context), EventBridge(lambda m: None, 4), RunHandle())
+    assert built[1].asked == [("open", None), ("one", None), ("two", None),
+                              ("three", book)]
+    assert len(built) == 2 and chat.turns == 3
+    chat.close()
+    assert built[1].closed == 1
+
+
+def test_cancel_before_the_session_exists_reaches_it_and_a_stop_needs_a_turn():
+    session = FakeSession()
     handle = RunHandle()
-    ended = execute(RunRequest("q"), lambda r: Broken(), EventBridge(lambda m: None, 3),
-                    handle, None)
-    assert ended.run_no == 3 and ended.error_kind == "KeyError"
-    assert ended.error.startswith("Unexpected KeyError") and handle.done.is_set()
-
-
-def test_cancel_before_the_engine_exists_reaches_it():
-    cancelled = []
-
-    class Engine:
-        def cancel(self):
-            cancelled.append(True)
-
-    handle = RunHandle()
+    assert not handle.stop_agent("0.1")
     handle.cancel()
-    handle.attach(Engine())
-    assert cancelled == [True]
+    handle.attach(session)
+    assert session.cancelled == 1
+    assert handle.stop_agent("0.1") and session.asked == [("stop", "0.1")]
+    handle.done.set()  # the turn ended: nothing reaches the session any more
+    handle.cancel()
+    assert not handle.stop_agent("0.2") and session.cancelled == 1
 
 
 def test_the_command_line():

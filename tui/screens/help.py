@@ -1,4 +1,8 @@
-"""The help screen: every key, and what the tree's marks mean."""
+"""The help screen: every key, by where it works, and what the tree's marks mean.
+
+Keys are grouped under the place they work in (anywhere, the question box, the tree, the
+transcript) rather than in a third column, so the screen reads the same at 80 columns.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +17,21 @@ from textual.widgets import Static
 from tui.render import STATUS_MARKS, STATUS_WORDS
 
 
-def keys_table(rows: list[tuple[str, str, str]]) -> Table:
+def keys_table(rows: list[tuple[str, str]]) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold cyan", no_wrap=True)
     table.add_column()
-    table.add_column(style="dim")
-    for key, action, where in rows:
-        table.add_row(key, action, where)
+    for key, action in rows:
+        table.add_row(key, action)
     return table
+
+
+def by_place(rows: list[tuple[str, str, str]]) -> dict[str, list[tuple[str, str]]]:
+    """``{where: [(key, what), ...]}`` in the order the places first appear."""
+    places: dict[str, list[tuple[str, str]]] = {}
+    for key, action, where in rows:
+        places.setdefault(where, []).append((key, action))
+    return places
 
 
 def legend() -> Table:
@@ -44,14 +55,18 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help-box") as box:
             box.border_title = "rlm-tui · help"
             box.border_subtitle = "escape closes"
-            yield Static(Text("Keys", style="bold underline"))
-            yield Static(keys_table(self.rows))
+            for n, (where, rows) in enumerate(by_place(self.rows).items()):
+                title = "Keys anywhere" if where == "anywhere" else f"Keys in the {where}"
+                yield Static(Text(("\n" if n else "") + title, style="bold underline"))
+                yield Static(keys_table(rows))
             yield Static(Text("\nAgent marks in the tree", style="bold underline"))
             yield Static(legend())
             yield Static(Text(
-                "\nEach tree line: mark, agent id, depth, task, steps, tokens, time. "
-                "The view follows the active agent until you move the cursor; f follows "
-                "again. Every run writes a trace; rlm-tui --replay TRACE opens it again.",
+                "\nEach tree line: mark, agent id, depth, task, then steps, tokens and time "
+                "(a narrow tree shows fewer; the transcript's border has them all). Each "
+                "question of a conversation is a root of its own. The view follows the "
+                "active agent until you move the cursor; f follows again. Every "
+                "conversation writes a trace; rlm-tui --replay TRACE opens it again.",
                 style="dim"))
 
     async def action_dismiss(self, result: None = None) -> None:

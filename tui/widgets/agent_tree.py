@@ -1,8 +1,9 @@
 """The tree of agents, driven by data: ``agent_id -> TreeNode[AgentNode]``.
 
-Labels are rendered from ``node.data`` at paint time (``render_label``), so an update is
-``node.refresh()``. The view follows the active agent until the user moves the cursor
-(any navigation key or a click); ``f`` follows again, ``p`` jumps to the parent.
+Labels are rendered from ``node.data`` at paint time (``render_label``), fitted to the
+pane's width (``tui.rows``), so an update is ``node.refresh()``. Each turn of a conversation
+is a root of its own. The view follows the active agent until the user moves the cursor
+(any navigation key, a click, or a find); ``f`` follows again, ``p`` jumps to the parent.
 """
 
 from __future__ import annotations
@@ -16,16 +17,27 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from rlm.tree import AgentNode
-from tui.render import agent_label
+from tui.rows import agent_label
+
+NO_AGENTS = ("No agents yet. Type a question below and press enter: each agent it starts "
+             "appears here, and the selected one's transcript beside it (f3 on a narrow "
+             "screen).\n\nctrl+o picks a context file or folder, ctrl+t a model; f1 lists "
+             "every key.")
 
 
 class AgentTree(Tree[AgentNode]):
-    """Agents as a tree; the hidden root holds the run's root agent."""
+    """Agents as a tree; the hidden root holds each turn's root agent."""
 
     BINDINGS = [
+        Binding("x", "app.stop_agent", "Stop",
+                tooltip="Stop the selected agent and every agent under it (its parent's "
+                        "rlm_query gets an error string and goes on)"),
+        Binding("slash", "app.find_agent", "Find", show=False,
+                tooltip="Find an agent by part of its task or id"),
         Binding("p", "jump_parent", "Parent", tooltip="Jump to the parent agent"),
         Binding("f", "follow", "Follow", tooltip="Follow the active agent again"),
-        Binding("space", "toggle_node", "Fold", tooltip="Fold or unfold an agent's children"),
+        Binding("space", "toggle_node", "Fold", show=False,
+                tooltip="Fold or unfold an agent's children"),
         Binding("E", "expand_all", "Expand all", show=False, tooltip="Unfold every agent"),
     ]
 
@@ -33,6 +45,7 @@ class AgentTree(Tree[AgentNode]):
         super().__init__("agents", **kwargs)
         self._width = 0  # the pane's content width at the last frame
         self.show_root = False
+        self.auto_expand = False  # space folds; enter opens the transcript (narrow screens)
         self.guide_depth = 3
         self._now = now
         self.nodes: dict[str, TreeNode[AgentNode]] = {}
@@ -54,9 +67,9 @@ class AgentTree(Tree[AgentNode]):
         self.nodes[agent.agent_id] = node
         return node
 
-    def add_tree(self, root: AgentNode | None) -> None:
-        """Every agent under ``root``, depth first (a replay)."""
-        if root is not None:
+    def add_trees(self, roots: list[AgentNode]) -> None:
+        """Every agent under each root, depth first (a replay: every turn)."""
+        for root in roots:
             for agent in root.walk():
                 self.add_agent(agent)
 
@@ -78,9 +91,9 @@ class AgentTree(Tree[AgentNode]):
         icon = ""
         if node.allow_expand:
             icon = self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE
-        # Fit the pane: the task gets what guides, icon and figures leave.
+        # Fit the pane: the row gets what the guides and the icon leave, to the cell.
         room = self._width - agent.depth * self.guide_depth - len(icon)
-        label = agent_label(agent, self._now(), max(room - 1, 30))
+        label = agent_label(agent, self._now(), max(room - 1, 1))
         label.stylize(style)
         return Text.assemble((icon, base_style), label) if icon else label
 
@@ -112,6 +125,11 @@ class AgentTree(Tree[AgentNode]):
         # A node added in this same frame has no line yet: build the lines first.
         self._tree_lines  # noqa: B018 (a property that builds the line cache)
         self.move_cursor(node)
+
+    def choose(self, agent_id: str) -> None:
+        """Move the cursor to an agent as the user's choice (a find): stop following."""
+        self._user_moved()
+        self.show_agent(agent_id)
 
     def follow(self, agent_id: str | None) -> None:
         if self.following and agent_id:

@@ -6,12 +6,14 @@ their first lines again; new ones follow that choice.
 
 ``show(agent)`` rebuilds it for another agent; ``update(agent, stream)`` appends only the
 events not yet shown and repaints the streaming box, so a live agent costs one small mount
-per event. The view stays at the bottom unless the user has scrolled up to read.
+per event. The view stays at the bottom unless the user has scrolled up to read. Its border
+holds the agent's whole tree row (status, depth, every figure), which a narrow tree cuts.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -20,22 +22,25 @@ from textual.widgets import Static
 from rlm import events as ev
 from rlm.tree import AgentNode
 from tui.entries import render_event, stream_entry
+from tui.rows import agent_header
 from tui.state import Stream
 from tui.widgets.thinking import ThinkingBox
 
-EMPTY = ("No agent selected. Type a question below and press enter: the agents it starts "
-         "appear on the left, and what the selected one thinks, runs and sees appears here.\n\n"
-         "ctrl+o picks a context file or folder, ctrl+t a model, f1 lists every key.")
+EMPTY = "No agent selected: what the selected agent thinks, runs and sees appears here."
 
 
 class TranscriptView(VerticalScroll):
     """Entries of one agent; ``agent_id`` says whose."""
 
     BINDINGS = [Binding("t", "thinking", "Thinking",
-                        tooltip="Show all of each step's thinking, or only its first lines")]
+                        tooltip="Show all of each step's thinking, or only its first lines"),
+                Binding("escape", "app.show_tree", "Agents", show=False,
+                        tooltip="Back to the tree (a narrow screen shows one pane at a time)")]
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, now: Callable[[], float] = lambda: 0.0, **kwargs) -> None:
         super().__init__(**kwargs)
+        self._now = now
+        self.agent: AgentNode | None = None
         self.thinking_expanded = False
         self.agent_id: str | None = None
         self._shown = 0
@@ -43,15 +48,17 @@ class TranscriptView(VerticalScroll):
         self._at_bottom = True
 
     def on_mount(self) -> None:
+        self.refresh_header()
         self.mount(Static(EMPTY, classes="entry empty"))
 
     def show(self, agent: AgentNode | None, stream: Stream | None = None) -> None:
         """Show ``agent``'s whole transcript (or the empty note)."""
         self.agent_id = agent.agent_id if agent else None
+        self.agent = agent
         self._shown = 0
         self._stream = None
         self.remove_children()
-        self.border_title = f"Transcript · agent {agent.agent_id}" if agent else "Transcript"
+        self.refresh_header()
         if agent is None:
             self.mount(Static(EMPTY, classes="entry empty"))
             return
@@ -63,6 +70,7 @@ class TranscriptView(VerticalScroll):
         """Append entries for ``agent``'s new events and repaint its streaming reply."""
         if agent.agent_id != self.agent_id:
             return
+        self.refresh_header()
         # Stay at the bottom while the user has not scrolled up to read.
         follow = self._at_bottom or self.scroll_y >= self.max_scroll_y - 1
         self._at_bottom = False
@@ -77,6 +85,13 @@ class TranscriptView(VerticalScroll):
         self._update_stream(stream)
         if follow:
             self.call_after_refresh(self.scroll_end, animate=False, immediate=True)
+
+    def refresh_header(self) -> None:
+        """The shown agent's whole row on the border (its time counts while it runs)."""
+        if self.agent is None:
+            self.border_title, self.border_subtitle = "Transcript", ""
+        else:
+            self.border_title, self.border_subtitle = agent_header(self.agent, self._now())
 
     def action_thinking(self) -> None:
         """Show all of every long thinking, or only their first lines."""

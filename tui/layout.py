@@ -1,0 +1,74 @@
+"""How the screen fits the terminal, from 80x24 up.
+
+Textual's breakpoints put a width class (``-narrow``, ``-wide``) and a height class
+(``-short``, ``-tall``) on every screen, and ``rlm.tcss`` lays out by them: below
+``WIDE`` columns the tree and the transcript share the space one at a time (``f3``, or
+enter on an agent and escape back, switch them); below ``TALL`` rows the answer panel folds
+to one line (``f2`` unfolds it). Dialogs fit by the same classes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import events
+from textual.app import App
+from textual.widgets import Tree
+
+if TYPE_CHECKING:
+    from textual.containers import Horizontal
+
+    from tui.widgets.agent_tree import AgentTree
+    from tui.widgets.result_panel import ResultPanel
+    from tui.widgets.transcript import TranscriptView
+
+    _App = App[None]
+else:
+    _App = object
+
+WIDE = 100  # columns from which the tree and the transcript stand side by side
+TALL = 32  # rows from which the answer panel shows unfolded
+
+HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
+VERTICAL_BREAKPOINTS = [(0, "-short"), (TALL, "-tall")]
+
+
+class Fitting(_App):
+    """The app's side of fitting the terminal (mixed into ``RLMApp``)."""
+
+    if TYPE_CHECKING:
+        main_panes: Horizontal
+        agent_tree: AgentTree
+        transcript: TranscriptView
+        result_panel: ResultPanel
+
+    @property
+    def narrow(self) -> bool:
+        return self.size.width < WIDE
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.result_panel.fit(event.size.height < TALL)
+        self.refresh_bindings()  # f3 is offered only when the panes take turns
+
+    def action_switch_pane(self) -> None:
+        """Show the transcript instead of the tree, or the tree again (narrow screens)."""
+        if self.main_panes.has_class("-transcript"):
+            self.action_show_tree()
+        else:
+            self.show_transcript_pane()
+
+    def show_transcript_pane(self) -> None:
+        self.main_panes.add_class("-transcript")
+        if self.narrow:
+            self.transcript.focus()
+
+    def action_show_tree(self) -> None:
+        """Back to the tree from the transcript (escape there, on a narrow screen)."""
+        self.main_panes.remove_class("-transcript")
+        if self.narrow:
+            self.agent_tree.focus()
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected) -> None:
+        # enter on an agent: on a narrow screen, read its transcript
+        if self.narrow and event.node.data is not None:
+            self.show_transcript_pane()
