@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from textual.widgets import Input
 
     from tui.discovery import Discovery
-    from tui.runner import RunHandle
+    from tui.runner import Conversation, RunHandle
     from tui.state import RunState
     from tui.widgets.result_panel import ResultPanel
 
@@ -90,6 +90,7 @@ class Commands(_App):
         discover: Callable[[], Discovery]
         clock: Callable[[], float]
         handle: RunHandle | None
+        conversation: Conversation | None
         state: RunState
         agent_tree: AgentTree
         result_panel: ResultPanel
@@ -172,7 +173,12 @@ class Commands(_App):
             if check is not None:
                 self.context = check.path
                 self._show_settings()
-                self.notify(check.message, title="Context", timeout=4)
+                note = ""
+                if self.conversation is not None and self.conversation.turns:
+                    note = (" The next question gets it as `context`; the one before stays "
+                            "as context_<n>." if check.path else " The conversation keeps "
+                            "the context it has; ctrl+n starts one without.")
+                self.notify(check.message + note, title="Context", timeout=6)
         self.push_screen(ContextScreen(self.context, self.browse_root), chosen)
 
     def action_choose_model(self) -> None:

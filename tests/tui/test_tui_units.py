@@ -317,6 +317,67 @@ def test_the_command_line():
         parse_args(["--max-steps", "0"])
 
 
+RUN_FLAGS = ["--profile", "hybrid", "--sub-model", "groq/llama-3.1-8b-instant",
+             "--api-base", "http://127.0.0.1:9", "--max-depth", "1", "--max-steps", "7",
+             "--action-timeout", "12"]
+
+
+def test_rlm_tui_takes_rlm_runs_flags_and_resolves_them_the_same_way(monkeypatch):
+    from rlm.cli.main import build_parser
+    from rlm.cli.plan import settings_of
+    from tui.args import parse_args, settings_flags
+    from tui.runner import RunRequest
+    from tui.settings import resolve
+
+    monkeypatch.setenv("RLM_MAX_STEPS", "9")  # the environment loses to the flags
+    monkeypatch.setenv("RLM_MODEL", "ollama/llama3")
+    ours = parse_args(["Q", *RUN_FLAGS])
+    theirs = build_parser().parse_args(["run", "Q", *RUN_FLAGS])
+    request = RunRequest("Q", model=ours.model, max_depth=ours.max_depth,
+                         max_steps=ours.max_steps, profile=ours.profile,
+                         flags=settings_flags(ours))
+    settings, profile = resolve(request.profile, request.settings())
+    assert settings == settings_of(theirs)[0]
+    assert profile is not None and profile.name == "hybrid"
+    assert (settings.sub_model, settings.api_base, settings.action_timeout,
+            settings.max_steps, settings.max_agents) == \
+        ("groq/llama-3.1-8b-instant", "http://127.0.0.1:9", 12.0, 7, 30)  # 30: the profile's
+
+
+def test_a_bad_profile_is_a_usage_error_before_the_screen_opens(capsys):
+    from tui.app import main
+
+    assert main(["--profile", "no-such-profile"]) == 2
+    assert "Unknown profile 'no-such-profile'" in capsys.readouterr().err
+
+
+def test_a_follow_up_takes_the_model_and_limits_picked_since(monkeypatch):
+    from rlm import RLM
+    from rlm.llm.scripted import ScriptedModel
+
+    monkeypatch.delenv("RLM_MAX_STEPS", raising=False)
+    seen = []
+
+    def reply(messages, model):
+        seen.append(model)
+        return "Final Answer: ok"
+    engines = []
+
+    def factory(request):
+        engines.append(RLM(model=request.model, max_steps=request.max_steps,
+                           client=ScriptedModel(reply), env={}))
+        return engines[-1]
+    chat = Conversation(factory, None)
+    bridge = EventBridge(lambda m: None, 1)
+    chat.ask(RunRequest("one", model="scripted/a", max_steps=5), bridge, RunHandle())
+    chat.ask(RunRequest("two", model="scripted/b", max_steps=5), bridge, RunHandle())
+    assert engines[0].settings.model == "scripted/b" and seen == ["scripted/a", "scripted/b"]
+    chat.ask(RunRequest("three", model="scripted/b"), bridge, RunHandle())
+    assert engines[0].settings.max_steps == 20  # back to the default it would have
+    assert len(engines) == 1
+    chat.close()
+
+
 def test_rlm_never_imports_tui():
     for path in Path("rlm").rglob("*.py"):
         text = path.read_text()

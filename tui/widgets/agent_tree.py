@@ -34,8 +34,10 @@ class AgentTree(Tree[AgentNode]):
                         "rlm_query gets an error string and goes on)"),
         Binding("slash", "app.find_agent", "Find", show=False,
                 tooltip="Find an agent by part of its task or id"),
-        Binding("p", "jump_parent", "Parent", tooltip="Jump to the parent agent"),
-        Binding("f", "follow", "Follow", tooltip="Follow the active agent again"),
+        # Shown in help, not in the footer: at 80 columns the footer has room for x only.
+        Binding("p", "jump_parent", "Parent", show=False, tooltip="Jump to the parent agent"),
+        Binding("f", "follow", "Follow", show=False,
+                tooltip="Follow the active agent again"),
         Binding("space", "toggle_node", "Fold", show=False,
                 tooltip="Fold or unfold an agent's children"),
         Binding("E", "expand_all", "Expand all", show=False, tooltip="Unfold every agent"),

@@ -77,6 +77,7 @@ class ResultPanel(Vertical):
         self.short = short
         fold = self.short if self.fold is None else self.fold
         self.set_class(fold and self.foldable, "-folded")
+        self.border_subtitle = "f2 folds" if self.foldable and not fold else ""
 
     def toggle(self) -> None:
         """Fold or unfold (f2); the choice holds until the next turn's answer."""
