@@ -253,9 +253,10 @@ class RLMApp(Commands, Feed, Replay, Fitting, App[None]):
     def _show_turn(self, status: str, answer: str, trace: str | None, detail: str | None,
                    limit_hit: str | None) -> None:
         """The last turn's answer, with that turn's own totals."""
-        root = self.state.last_root
-        turns = len(self.state.roots)
-        totals = self.state.turn_totals(root.agent_id) if root else self.state.totals()
+        started, root = self.state.started, self.state.last_root
+        root_id = started.agent_id if started else root.agent_id if root else None
+        turns = max(len(self.state.turn_starts), len(self.state.roots))
+        totals = self.state.turn_totals(root_id) if root_id else self.state.totals()
         self.result_panel.show_result(status, answer, totals, trace, detail, limit_hit,
                                       turn=turns if turns > 1 else None)
         self._show_totals()

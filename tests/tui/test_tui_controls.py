@@ -191,3 +191,35 @@ async def test_litellm_is_preloaded_in_the_background_after_the_first_frame(monk
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, called.is_set)
     assert seen == ["rlm-preload"]
+
+
+async def test_the_layout_follows_the_terminal_size(tmp_path):
+    app = make_app("Find the magic number", trace_dir=tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_run_end(pilot)
+        screen, panel = app.screen, app.result_panel
+        assert screen.has_class("-wide", "-tall")
+        assert app.transcript.display and not panel.folded  # side by side; the whole answer
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert screen.has_class("-narrow", "-short")
+        assert panel.folded and panel.outer_size.height == 1  # one line: answer and key
+        assert not app.transcript.display  # the panes take turns
+        app.agent_tree.focus()
+        await pilot.press("f3")
+        assert app.transcript.display and not app.query_one("#agents-pane").display
+        await pilot.press("escape")
+        assert app.query_one("#agents-pane").display and app.agent_tree.has_focus
+        await pilot.press("enter")  # enter on an agent reads its transcript
+        assert app.transcript.display and app.transcript.has_focus
+        await pilot.press("f2")
+        assert not panel.folded and "f2 folds" in panel.border_subtitle
+        await pilot.press("f2")
+        assert panel.folded
+        # One line each, whatever the width: the bars fit, they do not wrap.
+        for bar in (app.settings_bar, app.totals_bar):
+            assert bar.outer_size.height == 1
+            assert bar.render().cell_len <= bar.size.width < 80
+        await pilot.resize_terminal(120, 36)
+        await pilot.pause()
+        assert panel.folded  # folded by f2: the choice holds at any size, until the next answer
