@@ -141,6 +141,9 @@ class Conversation:
         self._session: Session | None = None
         self._last: RunRequest | None = None  # the question the engine's settings are for
         self._context: str | None = None  # the context path the sandbox has as `context`
+        # The bridge of the latest question: it stays subscribed after its turn ends, as a
+        # stopped child's last events may come after the turn's RunFinished.
+        self._bridge: EventBridge | None = None
 
     @property
     def trace_path(self) -> str | None:
@@ -149,10 +152,9 @@ class Conversation:
     def ask(self, request: RunRequest, bridge: EventBridge, handle: RunHandle) -> RunEnded:
         """Run one question to its end in the calling (worker) thread; never raises."""
         with self._lock:
-            unsubscribe: Callable[[], None] | None = None
             try:
+                self._bridge = bridge
                 session = self._open(request)
-                unsubscribe = session.subscribe(bridge)
                 handle.attach(session)
                 result = session.ask(request.question, self._new_context(request))
                 self.turns += 1
@@ -163,8 +165,6 @@ class Conversation:
                 return RunEnded(bridge.run_no, error=_describe(exc),
                                 error_kind=type(exc).__name__, trace_path=self.trace_path)
             finally:
-                if unsubscribe is not None:
-                    unsubscribe()
                 handle.done.set()
 
     def close(self, timeout: float = -1) -> None:
@@ -187,8 +187,15 @@ class Conversation:
                                              else None)
         if self.namer:
             self._session.subscribe(self.namer)
+        self._session.subscribe(self._deliver)
         self._last = request
         return self._session
+
+    def _deliver(self, event: ev.Event) -> None:
+        """The session's subscriber (engine thread): to the latest question's bridge."""
+        bridge = self._bridge
+        if bridge is not None:
+            bridge(event)
 
     def _follow(self, request: RunRequest) -> None:
         """A follow-up takes the model and limits picked since the last question (as

@@ -246,13 +246,19 @@ class FakeSession:
     def __init__(self, fail: Exception | None = None):
         self.fail, self.asked, self.closed, self.cancelled = fail, [], 0, 0
         self.settings = None
+        self.subscribers = []
 
     def session(self, context=None, *, trace=None):
         self.asked.append(("open", context))
         return self
 
     def subscribe(self, fn):
-        return lambda: None
+        self.subscribers.append(fn)
+        return lambda: self.subscribers.remove(fn)
+
+    def emit(self, event):
+        for subscriber in self.subscribers:
+            subscriber(event)
 
     def cancel(self):
         self.cancelled += 1
@@ -288,6 +294,12 @@ def test_a_conversation_keeps_its_session_and_turns_any_error_into_a_message(tmp
     assert built[1].asked == [("open", None), ("one", None), ("two", None),
                               ("three", book)]
     assert len(built) == 2 and chat.turns == 3
+    # An event that comes after its turn ended (a stopped child's last one) still reaches
+    # the screen, under the latest question's number.
+    posted = []
+    chat.ask(RunRequest("four"), EventBridge(posted.append, 5), RunHandle())
+    built[1].emit(ev.AgentFinished(agent_id="3.1", status="cancelled"))
+    assert [batch.run_no for batch in posted] == [5] and len(posted[0].events) == 1
     chat.close()
     assert built[1].closed == 1
 
