@@ -84,7 +84,10 @@ class Agent:
         try:
             outcome = await self._run()
         except (asyncio.CancelledError, Cancelled):
-            outcome = Outcome("cancelled", error="the run was cancelled")
+            stopped = self.agent_id in self.run.stopped or any(
+                self.agent_id.startswith(f"{agent}.") for agent in self.run.stopped)
+            outcome = Outcome("cancelled", error="stopped by the user" if stopped
+                              else "the run was cancelled")
             raise
         except RLMError as exc:
             if self.run.cancelled:  # e.g. its sandbox pool closed under it

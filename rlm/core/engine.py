@@ -90,6 +90,7 @@ class RLM:
         self._lock = threading.Lock()
         self._active: tuple[asyncio.AbstractEventLoop, asyncio.Task, Run] | None = None
         self._cancelled = False
+        self._starting = 0  # completions under way that have not started their root yet
         self._keep_warm = keep_warm
         # Each model's running window, decided once (a server's window does not change
         # between runs; asking costs a request).
@@ -157,6 +158,18 @@ class RLM:
     async def acompletion(self, prompt: str, context: Any = None, *,
                           trace: str | Path | None = None) -> RLMResult:
         """Async form of ``completion``."""
+        with self._lock:
+            self._starting += 1  # a cancel from now on stops this run, even before it runs
+        try:
+            return await self._complete(prompt, context, trace)
+        finally:
+            with self._lock:
+                self._starting -= 1
+                if not self._starting and self._active is None:
+                    self._cancelled = False
+
+    async def _complete(self, prompt: str, context: Any,
+                        trace: str | Path | None) -> RLMResult:
         client, model, note = await self.prepare_client()
         run_dir = Path(tempfile.mkdtemp(prefix="rlm-run-"))
         try:
@@ -190,8 +203,11 @@ class RLM:
             yield item
 
     def cancel(self) -> None:
-        """Stop the current run from any thread: every agent ends, every sandbox is killed."""
+        """Stop the current run from any thread: every agent ends, every sandbox is killed.
+        With no run under way it does nothing (a session's next turn is not cancelled)."""
         with self._lock:
+            if self._active is None and not self._starting:
+                return
             self._cancelled = True
             active = self._active
         if active is not None:
@@ -272,6 +288,16 @@ class RLM:
                      note=turn.note)
         if turn.on_root is not None:
             turn.on_root(root)
+        with self._lock:
+            self._starting += 1
+        try:
+            return await self._turn(root, run, started_at, model, trace_path)
+        finally:
+            with self._lock:
+                self._starting -= 1
+
+    async def _turn(self, root: Agent, run: Run, started_at: float, model: str,
+                    trace_path: str | None) -> RLMResult:
         outcome = Outcome("failed", error="the run did not finish")
         try:
             outcome = await self._run_root(root, run)

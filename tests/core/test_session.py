@@ -141,3 +141,11 @@ def test_stopping_one_child_leaves_its_siblings_and_its_parent_running():
     assert "stopped" in result.answer and "fine" in result.answer
     statuses = {node.agent_id: node.status for node in result.tree.walk()}
     assert statuses == {"0": "answered", "0.1": "cancelled", "0.2": "answered"}
+
+
+def test_a_cancel_between_turns_does_not_cancel_the_next_one():
+    chat = RLM(model="scripted/m", client=ScriptedModel(conversation)).session(CONTEXT)
+    with chat:
+        chat.ask("How many lines?")
+        chat.cancel()  # nothing runs now: nothing to stop
+        assert chat.ask("Which is the longest?").answer == "banana split"
