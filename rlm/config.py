@@ -146,6 +146,10 @@ class Settings:
     sandbox_write: tuple[str, ...] = setting(
         (), "more files or folders sandbox code may create, change and delete",
         env="RLM_SANDBOX_WRITE", default_text="none")
+    sub_calls: bool = setting(
+        True, "let sandbox code call llm_query and rlm_query (off: the REPL alone, the "
+        "paper's no-sub-call ablation; the prompt does not offer them and a call raises)",
+        env="RLM_SUB_CALLS")
     direct_http: bool = setting(
         True, "call Ollama and OpenAI-compatible servers over HTTP directly, not through "
         "litellm (10-25x less CPU per call)", env="RLM_DIRECT_HTTP", profile=None)

@@ -45,8 +45,11 @@ class Agent:
         self.sandbox = sandbox
         self.owns_sandbox = sandbox is None
         self.subcalls = SubCalls(self)
-        first = prompts.first_message(task, source.info, task_is_context=task_is_context)
-        self.history = History(prompts.system_prompt(source.info, run.tools.listing()),
+        sub_calls = run.settings.sub_calls
+        first = prompts.first_message(task, source.info, task_is_context=task_is_context,
+                                      sub_calls=sub_calls)
+        self.history = History(prompts.system_prompt(source.info, run.tools.listing(),
+                                                     sub_calls=sub_calls),
                                f"{first}\n\n{note}" if note else first)
         self.observation_chars = run.settings.observation_chars
         self.observation_tokens: int | None = None  # set from the window once it is known

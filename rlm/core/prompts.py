@@ -30,11 +30,7 @@ Final Answer: the answer
 
 In the REPL you have:
 - `context`: the input ({context_type}).
-- `llm_query(prompt) -> str`: ask a language model about a piece of text (it sees only the prompt).
-- `llm_query_batched(prompts) -> list[str]`: many llm_query calls at once, answers in order.
-- `rlm_query(task, context=None) -> str`: give a sub-task and its own context to a helper agent \
-like you; you get back only its final answer.
-- `rlm_query_batched(tasks, contexts=None) -> list[str]`: several helper agents at once.
+{sub_call_tools}\
 - `FINAL(value)` ends with `value`; `FINAL_VAR("name")` ends with the value of variable `name`.
 - `SHOW_VARS()` lists your variables. Variables persist between steps. As in a REPL, a last \
 bare expression is printed.{tools}
@@ -52,6 +48,14 @@ Final Answer: 4711
 
 Rules: one step per reply; never write `Observation:` yourself; print only what you need \
 (long output is cut); do not load the whole context into a prompt: slice it.\
+"""
+
+SUB_CALL_TOOLS = """\
+- `llm_query(prompt) -> str`: ask a language model about a piece of text (it sees only the prompt).
+- `llm_query_batched(prompts) -> list[str]`: many llm_query calls at once, answers in order.
+- `rlm_query(task, context=None) -> str`: give a sub-task and its own context to a helper agent \
+like you; you get back only its final answer.
+- `rlm_query_batched(tasks, contexts=None) -> list[str]`: several helper agents at once.
 """
 
 FORMAT_REMINDER = """\
@@ -75,17 +79,22 @@ RESTARTED = """\
 """
 
 
-def system_prompt(context_info: dict[str, Any], tools: str = "") -> str:
-    """The system prompt; ``tools`` lists the host's tools (``rlm.core.tools``), if any."""
+def system_prompt(context_info: dict[str, Any], tools: str = "", *,
+                  sub_calls: bool = True) -> str:
+    """The system prompt; ``tools`` lists the host's tools (``rlm.core.tools``), if any;
+    with ``sub_calls=False`` it does not offer llm_query/rlm_query."""
     listed = f"\nTools (call them from code; they return data):\n{tools}" if tools else ""
-    return SYSTEM_PROMPT.format(context_type=context_info.get("type", "str"), tools=listed)
+    return SYSTEM_PROMPT.format(context_type=context_info.get("type", "str"), tools=listed,
+                                sub_call_tools=SUB_CALL_TOOLS if sub_calls else "")
 
 
-def first_message(task: str, context_info: dict[str, Any], *, task_is_context: bool) -> str:
+def first_message(task: str, context_info: dict[str, Any], *, task_is_context: bool,
+                  sub_calls: bool = True) -> str:
     """The task and facts about the context, with a strategy hint for its size."""
     lines = ["Task: " + _task_text(task, task_is_context), "", "About `context`:"]
     lines += [f"- {line}" for line in _facts(context_info)]
-    lines += ["", "Strategy: " + strategy_hint(context_info), "", "Begin with `Thought:`."]
+    hint = strategy_hint(context_info, sub_calls=sub_calls)
+    lines += ["", "Strategy: " + hint, "", "Begin with `Thought:`."]
     return "\n".join(lines)
 
 
@@ -121,11 +130,15 @@ def _indent(text: str) -> str:
     return "\n".join("    " + line for line in text.splitlines()[:12])
 
 
-def strategy_hint(info: dict[str, Any]) -> str:
-    """Different advice for small, medium and huge contexts."""
+def strategy_hint(info: dict[str, Any], *, sub_calls: bool = True) -> str:
+    """Different advice for small, medium and huge contexts (without sub-calls: code only)."""
     size = int(info.get("chars") or info.get("bytes") or 0)
     if size <= 8_000:
         return "the context is small: print it and read it, then answer."
+    if not sub_calls:
+        return ("look at its structure first (length, a few lines), then search and "
+                "process it with Python (str.find, re, splitlines, loops over chunks) and "
+                "print only what you need; never print it whole.")
     if size <= 400_000:
         return ("the context is medium: look at its structure first (length, a few lines), "
                 "then search it with Python (str.find, re, splitlines) and print only the "

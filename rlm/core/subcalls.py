@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from rlm.core.agent import Agent
 
 
+SUB_CALLS = ("llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched")
+
+
 class SubCalls:
     """The sandbox handler of one agent."""
 
@@ -32,6 +35,9 @@ class SubCalls:
         self._calls = 0  # calls made so far by this agent's code
 
     async def handle(self, op: str, payload: dict[str, Any]) -> Any:
+        if op in SUB_CALLS and not self.run.settings.sub_calls:  # the code's call raises
+            raise RuntimeError(f"{op} is turned off in this run (sub_calls=False): work "
+                               f"on `context` with Python code alone.")
         model = payload.get("model")
         if op == "llm_query":
             return await self.llm_query(payload.get("prompt", ""), model, order=self._order())
