@@ -1,4 +1,4 @@
-"""The ``rlm`` command: ``rlm run``, ``rlm models``, ``rlm replay``, ``rlm mcp``.
+"""The ``rlm`` command: ``rlm run``, ``rlm models``, ``rlm replay``, ``rlm mcp``, ``rlm eval``.
 
 Only argparse is imported here, so ``rlm --help`` answers at once; each command's module
 (and litellm, when a model is called) loads after the arguments are parsed.
@@ -29,6 +29,7 @@ examples:
   rlm models
   rlm replay ~/.local/share/rlm/traces/run-20250101-120000-ab12.jsonl
   rlm mcp                         # an MCP server over stdio, for coding assistants
+  rlm eval --lengths 8k,32k --model ollama_chat/qwen2.5:7b
 
 settings: flags > --profile > environment (RLM_MODEL, RLM_SUB_MODEL, RLM_API_BASE,
 RLM_MAX_DEPTH, RLM_MAX_STEPS, ...) > .env > defaults. Keys come from the usual provider
@@ -95,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(commands)
     _add_replay(commands)
     _add_mcp(commands)
+    from rlm.cli.evalargs import add_eval
+
+    add_eval(commands)
     return parser
 
 
@@ -202,7 +206,7 @@ def _add_mcp(commands) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rlm`` console script; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_eval_run_by_default(sys.argv[1:] if argv is None else argv))
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
         return EXIT_BAD_INPUT
@@ -219,6 +223,15 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `rlm ... | head`: the reader left; not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+
+
+def _eval_run_by_default(argv: list[str]) -> list[str]:
+    """``rlm eval [flags]`` means ``rlm eval run [flags]`` (``rlm eval report FILE`` and
+    ``rlm eval --help`` stay as they are)."""
+    if argv[:1] == ["eval"] and (len(argv) == 1 or argv[1] not in ("run", "report", "-h",
+                                                                  "--help")):
+        return ["eval", "run", *argv[1:]]
+    return argv
 
 
 def _prepare_environment() -> None:

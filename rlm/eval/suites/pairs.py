@@ -1,0 +1,69 @@
+"""OOLONG-Pairs-style: questions whose answer is a set of pairs of records.
+
+Kinds, in turn by task index: pairs of records of one user that both have label X; pairs
+of records of one user where one has label X and the other label Y; pairs of records of one
+user with the same label. A pair is two record ids, the smaller first; scored by F1 over
+the pairs (an empty answer to an empty set scores 1).
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections import defaultdict
+from collections.abc import Callable
+
+from rlm.eval.suites.records import LABEL_HELP, LABELS, Record, context_of, make_records
+from rlm.eval.tasks import Task, TaskSpec
+from rlm.llm.tokens import count_tokens
+
+GENERATOR = "rlm.eval.suites.pairs/1"
+KINDS = ("same_user_both", "same_user_cross", "same_user_same_label")
+ANSWER_FORMAT = ("List every such pair as (a, b) with the smaller record id first, "
+                 "separated by commas; answer none if there is no such pair.")
+
+Condition = Callable[[Record, Record], bool]
+
+
+def generate(spec: TaskSpec) -> Task:
+    """The OOLONG-Pairs-style task of ``spec``."""
+    rng = spec.rng()
+    records = make_records(rng, spec.length)
+    kind = KINDS[spec.index % len(KINDS)]
+    question, condition = CONDITIONS[kind](rng)
+    context = context_of(records)
+    return Task(spec=spec, generator=GENERATOR, context=context,
+                answer=matching_pairs(records, condition),
+                question=f"{LABEL_HELP}\n\n{question} {ANSWER_FORMAT}", scoring="pairs",
+                kind=kind, tokens=count_tokens(context), extra={"records": len(records)})
+
+
+def matching_pairs(records: list[Record], condition: Condition) -> list[list[int]]:
+    """Every pair ``[a, b]`` (a < b) of records of one user that meets ``condition``."""
+    by_user: dict[int, list[Record]] = defaultdict(list)
+    for record in records:
+        by_user[record.user].append(record)
+    return sorted([a.rid, b.rid] for group in by_user.values()
+                  for a, b in itertools.combinations(group, 2) if condition(a, b))
+
+
+def _both(rng: random.Random) -> tuple[str, Condition]:
+    label = rng.choice(LABELS)
+    return (f"Which pairs of records come from the same user and both have the label "
+            f"{label}?", lambda a, b: a.label == b.label == label)
+
+
+def _cross(rng: random.Random) -> tuple[str, Condition]:
+    first, second = rng.sample(LABELS, 2)
+    return (f"Which pairs of records come from the same user, where one record has the "
+            f"label {first} and the other the label {second}?",
+            lambda a, b: {a.label, b.label} == {first, second})
+
+
+def _same_label(rng: random.Random) -> tuple[str, Condition]:
+    return ("Which pairs of records come from the same user and have the same label?",
+            lambda a, b: a.label == b.label)
+
+
+CONDITIONS = {"same_user_both": _both, "same_user_cross": _cross,
+              "same_user_same_label": _same_label}
