@@ -76,6 +76,7 @@ NAMESPACE: dict = {}
 exec(SOLVER_SRC, NAMESPACE)  # noqa: S102  (our own source: the same that runs in the sandbox)
 solve = NAMESPACE["solve"]
 cue_label = NAMESPACE["cue_label"]
+RECORD_LINE: re.Pattern[str] = NAMESPACE["RECORD"]
 
 
 def solve_by_cues(question: str, text: str) -> str:
