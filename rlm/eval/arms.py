@@ -93,9 +93,8 @@ def run_one(task: Task, arm: Arm, *, client: Model | None = None, trace_dir: Pat
     else:
         line = _run_rlm(task, arm, client, env, on_start, trace_dir)
     line.setdefault("seconds", round(time.time() - started, 3))
-    answer = line.get("answer") or ""
-    line["score"] = score(task.scoring, task.answer, answer) if line["status"] != "cancelled" \
-        else None
+    if line["status"] != "cancelled":
+        line["score"] = score(task.scoring, task.answer, line.get("answer") or "")
     return {"key": result_key(task.task_id, arm.name, arm.model), "task": task.meta(),
             "arm": arm.name, "model": arm.model, "profile": arm.profile, **line,
             "host": socket.gethostname(), "finished_at": time.time()}

@@ -32,7 +32,9 @@ def _rlm(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 def test_a_small_eval_writes_its_file_its_report_and_its_chart(e2e_servers: Servers,
                                                                tmp_path: Path) -> None:
     out = tmp_path / "e2e-eval.jsonl"
-    env = {**os.environ, "OLLAMA_HOST": e2e_servers.ollama_host,
+    # A 2,048-token window keeps a rambling reply to 512 tokens (a quarter of it) and makes
+    # the base arm cut its longer prompts, as it must on a real model's small window.
+    env = {**os.environ, "OLLAMA_HOST": e2e_servers.ollama_host, "RLM_NUM_CTX": "2048",
            "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     run = _rlm("eval", "--model", f"ollama_chat/{e2e_servers.model_name}", "--lengths",
                "512,1k", "--tasks", "2", "--max-steps", "1", "--max-depth", "1",
@@ -45,6 +47,7 @@ def test_a_small_eval_writes_its_file_its_report_and_its_chart(e2e_servers: Serv
         assert 0.0 <= line["score"] <= 1.0 and line["status"] in ("answered", "limit")
         assert line["tokens"] > 0 and line["seconds"] > 0 and line["cost_usd"] == 0
         assert (line["trace_path"] is None) == (line["arm"] == "base")
+        assert line["cut"] is None or line["cut"]["window"] == 2048
     assert all(Path(x["trace_path"]).exists() for x in lines if x["trace_path"])
     assert "score (mean over tasks" in run.stdout and "eval 36/36" in run.stderr
     report = _rlm("eval", "report", str(out), "--chart", str(tmp_path / "again.png"), env=env)

@@ -3,11 +3,17 @@ solves the tasks (by reading for the base arm, by code for the RLM arms)."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
 
+from rlm.cli.evalbar import EvalBar
 from rlm.cli.main import main
+from rlm.config import Settings
+from rlm.eval.arms import Arm
+from rlm.eval.runner import Item, Tally
+from rlm.eval.tasks import TaskSpec
 from tests.eval.solver import reply
 from tests.servers.openai import OpenAIServer
 
@@ -91,3 +97,22 @@ def test_a_server_that_is_down_is_found_before_any_task(closed_url, tmp_path, ca
 def test_report_of_a_missing_file_says_how_to_make_one(tmp_path, capsys):
     assert main(["eval", "report", str(tmp_path / "none.jsonl")]) == 2
     assert "rlm eval run --out" in capsys.readouterr().err
+
+
+def test_the_live_bar_shows_count_eta_running_score_and_what_runs():
+    stream = io.StringIO()
+    bar = EvalBar(stream, live=True)
+    tally = Tally(total=4)
+    bar.start(tally)
+    assert "0/4" in bar.line() and "ETA ?" in bar.line()
+    item = Item(TaskSpec("oolong", 8192, 0, 1), Arm("rlm", Settings.resolve({}, model="m")))
+    bar.started(item)
+    line = {"arm": "rlm", "score": 0.5, "status": "answered", "task": {"id": "x"}}
+    tally.add(line)
+    bar.finished(line, tally)
+    shown = bar.line()
+    assert "1/4" in shown and "25%" in shown and "ETA " in shown and "ETA ?" not in shown
+    assert "rlm 0.50" in shown and "now: oolong 8k #1 rlm" in shown
+    bar.note("a message")
+    bar.close()
+    assert "a message\n" in stream.getvalue() and stream.getvalue().endswith("\r\x1b[2K")
