@@ -90,11 +90,14 @@ def base_reply(prompt: str) -> str:
     return solve_by_cues(question, text)
 
 
-def rlm_code(task: str, sub_calls: bool) -> str:
-    """The RLM's one action: the solver, with labels from llm_query or from cues."""
+def rlm_code(task: str, sub_calls: bool, turn: int) -> str:
+    """The RLM's two actions (each within a reply's token budget): define the solver, then
+    answer with it, labels from llm_query (the ``rlm`` arm) or from cues."""
+    if turn == 0:
+        return f"Thought: I will write a solver.\n```repl\n{SOLVER_SRC}\n```"
     labeller = ("lambda texts: llm_query_batched(['LABEL: ' + t for t in texts])"
                 if sub_calls else "lambda texts: [cue_label(t) for t in texts]")
-    return (f"Thought: I will solve it with code.\n```repl\n{SOLVER_SRC}\n"
+    return (f"Thought: now I solve it.\n```repl\n"
             f"FINAL(solve({task!r}, context, {labeller}))\n```")
 
 
@@ -103,7 +106,8 @@ def reply(messages: list[dict], model: str) -> str:
     if messages[0]["role"] == "system":  # an RLM agent: its task is in the first message
         task = str(messages[1]["content"]).split("Task: ", 1)[1]
         task = task.split("\n\nAbout `context`:", 1)[0]
-        return rlm_code(task, sub_calls="llm_query(prompt)" in first)
+        turn = sum(1 for m in messages if m["role"] == "assistant")
+        return rlm_code(task, sub_calls="llm_query(prompt)" in first, turn=turn)
     if first.startswith("LABEL: "):  # a sub-call of the rlm arm
         return cue_label(first.removeprefix("LABEL: "))
     return base_reply(first)
