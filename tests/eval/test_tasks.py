@@ -80,7 +80,9 @@ def test_each_kind_comes_in_turn_by_index():
     assert kinds == list(pairs.KINDS)
 
 
-def test_an_empty_set_of_pairs_is_a_right_answer_too():
+def test_no_pairs_task_has_an_empty_answer_and_the_empty_case_is_computed_right():
+    for seed in range(20):
+        assert build(TaskSpec("oolong-pairs", 512, seed, 0)).answer  # both of one label X
     records = [Record(1, 10, START, "Who wrote X?", "human"),
                Record(2, 11, START, "Who wrote Y?", "human")]
     assert pairs.matching_pairs(records, lambda a, b: True) == []
