@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rlm.config import Settings
-from rlm.core.budget import MARGIN, Windows, prompt_limit, prompt_tokens, reply_room
+from rlm.core.budget import Windows, prompt_limit, prompt_tokens, reply_room
 from rlm.llm import CallOptions, Completion, Model
 from rlm.llm.providers import is_ollama
 from rlm.llm.tokens import count_tokens
@@ -60,7 +60,9 @@ def build_prompt(question: str, context: str, model: str, window: Window,
     total = count_tokens(context, model)
     overhead = prompt_tokens(_messages(question, "", Cut(total, total, 0)), model)
     room = max(0, limit - overhead)
-    chars = int(len(context) * room / MARGIN / max(1, total))
+    # Counted as the engine counts a prompt (margins, digits), so the first cut nearly fits.
+    whole = prompt_tokens([{"role": "user", "content": context}], model)
+    chars = int(len(context) * room / max(1, whole))
     while True:
         kept = _cut(context, chars)
         cut = Cut(count_tokens(kept, model), total, window.running)

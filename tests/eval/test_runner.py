@@ -59,7 +59,7 @@ def test_the_base_arm_is_cut_to_the_running_window_and_says_so(tmp_path):
     model = solver_model()
     _, results = run_all(tmp_path, specs, arms(num_ctx=3000), model)
     base = [line for line in results.lines() if line["arm"] == "base"]
-    assert all(line["cut"]["total_tokens"] > line["cut"]["kept_tokens"] > 1500 for line in base)
+    assert all(line["cut"]["total_tokens"] > line["cut"]["kept_tokens"] > 1000 for line in base)
     assert all(line["cut"]["window"] == 3000 for line in base)
     assert "kept" in base[0]["note"] and "window 3,000" in base[0]["note"]
     assert sum(line["score"] for line in base) < len(base)  # it could not see everything
