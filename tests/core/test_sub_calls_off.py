@@ -25,3 +25,11 @@ def test_sub_calls_are_on_by_default():
     rlm, model, _ = scripted_rlm([code("FINAL(llm_query('hi'))"), "sub answer"])
     assert rlm.completion("Find it", "ctx").answer == "sub answer"
     assert "llm_query(prompt)" in model.calls[0].messages[0]["content"]
+
+
+def test_host_tools_still_work_without_sub_calls():
+    rlm, model, _ = scripted_rlm([code("print(lookup('fig'))"), "Final Answer: done"],
+                                 sub_calls=False, tools={"lookup": lambda key: f"<{key}>"})
+    assert rlm.completion("q", "ctx").answer == "done"
+    assert "lookup(" in model.calls[0].messages[0]["content"]  # tools are still offered
+    assert model.calls[1].messages[-1]["content"] == "Observation: <fig>"
