@@ -77,7 +77,8 @@ class Sandbox:
             ConfigError: a path in ``config.read_paths``/``write_paths`` does not exist.
         """
         sandbox = cls(source, config=config, handler=handler, label=label,
-                      pool=pool or SandboxPool(config, warm=0), owns_pool=pool is None)
+                      pool=pool or SandboxPool(config, warm=0, fork_server=False),
+                      owns_pool=pool is None)
         try:
             await sandbox._boot()
         except BaseException:

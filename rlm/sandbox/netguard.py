@@ -11,6 +11,7 @@ import errno
 import os
 import signal
 import sys
+import time
 
 PR_SET_PDEATHSIG = 1
 CLONE_NEWNS = 0x00020000
@@ -29,12 +30,19 @@ def libc():
     return _libc
 
 
-def die_with_host(host_pid: int) -> None:
-    """Linux: the kernel kills this worker when the host dies (even by SIGKILL)."""
+def die_with_host(host_pid: int, wait: float = 0.0) -> None:
+    """Linux: the kernel kills this worker when the host dies (even by SIGKILL).
+
+    The signal follows the parent, so a forked worker asks for it once the host has
+    adopted it (its middle process exited): it waits up to ``wait`` seconds for that.
+    """
     if not sys.platform.startswith("linux"):
         return
+    deadline = time.monotonic() + wait
+    while os.getppid() != host_pid and time.monotonic() < deadline:
+        time.sleep(0.0001)
     libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != host_pid:  # the host died before prctl took effect
+    if os.getppid() != host_pid:  # the host died before prctl took effect (or is not ours)
         os._exit(0)
 
 

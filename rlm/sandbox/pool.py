@@ -1,28 +1,41 @@
-"""Warm workers and the bookkeeping that guarantees every process of a run is gone.
+"""Warm workers, the fork server, and the bookkeeping that guarantees every process of a run
+is gone.
 
-A warm worker has started its interpreter and done its imports and waits for ``load``; a
-sandbox that takes one only pays for reading its context. The pool also owns teardown:
-``release`` kills a worker's group at once and finishes (sweep, reap, remove the folder)
-in the background; ``close`` waits for all of that and sweeps the whole run.
+A pool starts its workers by forking a template that has already started its interpreter
+and done the worker's imports (``forkserver.py``: a few ms), or, where that is not possible
+or the template died, by spawning a new interpreter (``process.py``: 40-130 ms). A warm
+worker has been started already and waits for ``load``: a sandbox that takes one only pays
+for reading its context. The pool also owns teardown: ``release`` kills a worker's group at
+once and finishes (sweep, reap, remove the folder) in the background; ``close`` waits for
+all of that, stops the template and sweeps the whole run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import secrets
 import shutil
+import socket
+import sys
 from collections import deque
+from pathlib import Path
+from typing import Any
 
 from rlm.errors import SandboxError
 
 from . import procs
 from .api import SandboxConfig
-from .process import WorkerProcess
+from .forkserver import ForkServer, ForkServerGone
+from .process import ForkedChild, WorkerProcess, new_folder
 
 READY_TIMEOUT = 30.0  # seconds for a new interpreter to start and import
 EXIT_TIMEOUT = 10.0  # seconds to wait for a killed worker to be reaped
+FORK_TIMEOUT = 5.0  # seconds ``close`` waits for the template's answers still due
+FORK = "fork"
+log = logging.getLogger("rlm.sandbox")
 
 
 class SandboxPool:
@@ -31,28 +44,54 @@ class SandboxPool:
     Args:
         config: the settings of the sandboxes this pool serves (limits are applied when a
             worker loads its context, so any config can use any warm worker).
-        warm: how many started workers to keep waiting. 0 starts each worker on demand.
+        warm: how many started workers to keep waiting; 0 starts each worker on demand.
+            By default none while workers are forked (a fork is as quick as taking a
+            spare from a host's point of view), one while they are spawned.
+        fork_server: fork workers from a template process started once for this pool
+            (Linux); False spawns a new interpreter for each.
+
+    Attributes:
+        start_method: how workers start: "fork", or "spawn: <why>" (``fork_server=False``,
+            a system that cannot, a template that died).
     """
 
-    def __init__(self, config: SandboxConfig | None = None, warm: int = 1):
+    def __init__(self, config: SandboxConfig | None = None, warm: int | None = None, *,
+                 fork_server: bool = True):
         self.config = config or SandboxConfig()
-        self.warm = warm
+        self._warm = warm
         self.run_id = f"{os.getpid()}-{secrets.token_hex(4)}"
         self._since = procs.ticks_now()
         self._numbers = itertools.count(1)
         self._spare: deque[asyncio.Task[WorkerProcess]] = deque()
         self._live: set[WorkerProcess] = set()
         self._teardowns: set[asyncio.Task] = set()
+        self._forking: set[asyncio.Future[dict[str, Any]]] = set()
+        self._roots: set[int] = set()  # workers whose sweep is the last one's (``close``)
         self._closed = False
+        why = cannot_fork() if fork_server else "fork_server=False"
+        self._server = ForkServer(procs.marker(self.run_id, 0)) if why is None else None
+        self.start_method = FORK if why is None else f"spawn: {why}"
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return  # no loop yet: spares start after the first sandbox has loaded
+            return  # no loop yet: the template and spares start with the first sandbox
         self.refill()
 
+    @property
+    def warm(self) -> int:
+        """How many started workers this pool keeps waiting."""
+        if self._warm is not None:
+            return self._warm
+        return 0 if self.start_method == FORK else 1
+
     async def warm_up(self) -> None:
-        """Wait until the warm workers are ready (useful before timing a start)."""
+        """Wait until the template and the warm workers are ready (before timing a start)."""
         self.refill()
+        if self._server is not None:
+            try:
+                await self._server.start()
+            except ForkServerGone:
+                self._spawn_from_now_on()
         await asyncio.gather(*self._spare, return_exceptions=True)
 
     async def acquire(self, label: str = "") -> WorkerProcess:
@@ -89,32 +128,89 @@ class SandboxPool:
 
     async def close(self) -> None:
         """Kill the warm workers and every worker not yet released, wait until each of
-        their processes is gone, then sweep the run for anything that escaped. Idempotent."""
+        their processes is gone, stop the template, then sweep the run for anything that
+        escaped. Idempotent."""
         self._closed = True
         for task in self._spare:
             task.cancel()
         await asyncio.gather(*self._spare, return_exceptions=True)
         self._spare.clear()
+        if self._forking:  # workers forked for callers that left: released on arrival
+            await asyncio.wait(list(self._forking), timeout=FORK_TIMEOUT)
+        if self._server is not None:
+            await self._server.close()
         for worker in list(self._live):
             self.release(worker)
         while self._teardowns:
             await asyncio.gather(*list(self._teardowns), return_exceptions=True)
         await asyncio.to_thread(procs.sweep, procs.marker(self.run_id), prefix=True,
-                                since=self._since)
+                                roots=frozenset(self._roots), since=self._since)
 
     def refill(self) -> None:
-        """Start spare workers in the background until ``warm`` are waiting or starting."""
+        """Start the template, and spare workers in the background until ``warm`` are
+        waiting or starting."""
         if self._closed:
             return
         loop = asyncio.get_running_loop()
+        if self._server is not None and not self._server.started:
+            loop.create_task(self.warm_up_server())
         while len(self._spare) < self.warm:
             self._spare.append(loop.create_task(self._start("warm", wait_ready=True)))
 
+    async def warm_up_server(self) -> None:
+        """Start the template now (the first sandbox then only forks)."""
+        if self._server is not None:
+            try:
+                await self._server.start()
+            except ForkServerGone:
+                self._spawn_from_now_on()
+
+    # --- starting a worker --------------------------------------------------------------
+
     async def _start(self, label: str, *, wait_ready: bool) -> WorkerProcess:
         procs.become_subreaper()
-        worker, host_end, log_read = WorkerProcess.launch(
-            procs.marker(self.run_id, next(self._numbers)), label)
+        marker = procs.marker(self.run_id, next(self._numbers))
+        if self._server is not None and self._server.failure is None:
+            try:
+                worker, host_end, log_read = await self._fork(marker, label)
+            except ForkServerGone:
+                self._spawn_from_now_on()
+            else:
+                return await self._connect(worker, host_end, log_read, wait_ready)
+        worker, host_end, log_read = WorkerProcess.launch(marker, label)
         self._live.add(worker)  # tracked before any await, so nothing can leak
+        return await self._connect(worker, host_end, log_read, wait_ready)
+
+    async def _fork(self, marker: str, label: str) -> tuple[WorkerProcess, socket.socket, int]:
+        assert self._server is not None
+        since, folder = procs.ticks_now(), new_folder(label)
+        try:
+            answer, host_end, log_read = await self._server.fork(marker, folder)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        self._forking.add(answer)
+        answer.add_done_callback(self._forking.discard)
+        try:
+            reply = await asyncio.shield(answer)
+        except asyncio.CancelledError:  # the worker comes anyway: release it when it does
+            host_end.close()
+            os.close(log_read)
+            answer.add_done_callback(lambda done: self._orphan(done, folder, marker, since))
+            raise
+        if "pid" not in reply:
+            host_end.close()
+            os.close(log_read)
+            shutil.rmtree(folder, ignore_errors=True)
+            if self._server.failure is not None:
+                raise ForkServerGone(self._server.failure)
+            raise SandboxError(f"The fork server could not start a worker: {reply['error']}")
+        worker = WorkerProcess(ForkedChild(reply["pid"]), folder, marker, since)
+        self._live.add(worker)
+        return worker, host_end, log_read
+
+    async def _connect(self, worker: WorkerProcess, host_end: socket.socket, log_read: int,
+                       wait_ready: bool) -> WorkerProcess:
         try:
             await worker.connect(host_end, log_read)
             if wait_ready:
@@ -123,6 +219,26 @@ class SandboxPool:
             self.release(worker)
             raise
         return worker
+
+    def _orphan(self, answer: asyncio.Future[dict[str, Any]], folder: Path, marker: str,
+                since: int) -> None:
+        """A worker forked for a caller that was cancelled: reap it like any other."""
+        pid = answer.result().get("pid") if not answer.cancelled() else None
+        if pid is None:
+            shutil.rmtree(folder, ignore_errors=True)
+            return
+        worker = WorkerProcess(ForkedChild(pid), folder, marker, since)
+        self._live.add(worker)
+        worker.watch()
+        self.release(worker)
+
+    def _spawn_from_now_on(self) -> None:
+        if self.start_method == FORK and self._server is not None:
+            why = self._server.failure or "the fork server is gone"
+            self.start_method = f"spawn: {why}"
+            if not self._closed:
+                log.warning("rlm sandbox: %s; from now on each sandbox starts a new "
+                            "Python interpreter (tens of ms instead of a few).", why)
 
     async def _wait_ready(self, worker: WorkerProcess) -> None:
         try:
@@ -134,10 +250,34 @@ class SandboxPool:
                                f"{worker.log.text()[-2000:]}")
 
     async def _teardown(self, worker: WorkerProcess) -> None:
+        """After the kill: wait for the worker's exit, sweep what it left (while closing,
+        the pool's last sweep does it, once for all), remove its folder."""
         try:
-            await asyncio.to_thread(procs.sweep, worker.marker, roots=frozenset({worker.pid}),
-                                    keep=frozenset({worker.pid}), since=worker.since)
             await worker.wait_exit(EXIT_TIMEOUT)
         finally:
-            self._live.discard(worker)
-            await asyncio.to_thread(shutil.rmtree, worker.folder, True)
+            sweep = not self._closed
+            if not sweep:
+                self._roots.add(worker.pid)
+            try:
+                await asyncio.to_thread(_clean_up, worker, sweep)
+            finally:
+                self._live.discard(worker)
+
+
+def _clean_up(worker: WorkerProcess, sweep: bool) -> None:
+    if sweep:
+        procs.sweep(worker.marker, roots=frozenset({worker.pid}), keep=frozenset({worker.pid}),
+                    since=worker.since)
+    shutil.rmtree(worker.folder, ignore_errors=True)
+
+
+def cannot_fork() -> str | None:
+    """Why workers cannot be forked from a template here, or None when they can: Linux,
+    a child subreaper (forked workers are adopted by this process) and fd passing."""
+    if not sys.platform.startswith("linux"):
+        return "the fork server is Linux only"
+    if not hasattr(socket, "send_fds") or not hasattr(socket, "SOCK_SEQPACKET"):
+        return "this Python cannot pass file descriptors"
+    if not procs.become_subreaper():
+        return "this process cannot become a child subreaper"
+    return None

@@ -3,6 +3,8 @@
 The worker runs in its own session (``start_new_session=True``, so ``killpg`` reaches
 everything it forks), in a private temp folder, with a scrubbed environment, the protocol
 on an inherited socket (``pass_fds``), and fds 1/2 on a pipe into the host's ``LogBuffer``.
+A worker forked by the fork server (``forkserver.py``) gets the same, set up by itself
+(``template.become_worker``), and is this process's child once adopted (``ForkedChild``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -25,6 +28,7 @@ from .clock import ActionClock
 from .procs import ticks_now
 from .protocol import EXIT_MEMORY, MARKER_ENV
 
+ADOPTION_TRIES = 5000  # 1 ms apart: a forked worker is adopted within a few at worst
 MIN_SECRET_CHARS = 6  # shorter values would match half the environment by accident
 DROPPED_ALWAYS = ("PYTHONINSPECT",)  # would turn the worker into an interactive prompt
 # Imports the worker's modules as package ``_rlm_sandbox`` (not ``rlm``: its __init__ would
@@ -51,10 +55,48 @@ def scrub_env(environ: Mapping[str, str]) -> dict[str, str]:
             and not any(v in value or v in name for v in values)}
 
 
-class WorkerProcess:
-    """A started worker. ``conn`` talks to it; ``exit`` resolves with its return code."""
+class ForkedChild:
+    """A forked worker, waited on like a ``Popen``. Until the middle process that forked it
+    has exited, it is not yet our child: ``poll`` says None then, ``wait`` waits."""
 
-    def __init__(self, popen: subprocess.Popen, folder: Path, marker: str, since: int):
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                return None  # not adopted yet (or reaped by someone else: see ``wait``)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self) -> int:
+        for _ in range(ADOPTION_TRIES):
+            if self.poll() is not None:
+                return self.returncode  # type: ignore[return-value]
+            try:
+                _, status = os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                time.sleep(0.001)
+                continue
+            self.returncode = os.waitstatus_to_exitcode(status)
+            return self.returncode
+        self.returncode = -signal.SIGKILL  # never ours: someone else reaped it
+        return self.returncode
+
+
+class WorkerProcess:
+    """A started worker. ``conn`` talks to it; ``exit`` resolves with its return code.
+
+    ``popen`` is the ``subprocess.Popen`` of a spawned worker or the ``ForkedChild`` of a
+    forked one (``pid``, ``poll``, ``wait``).
+    """
+
+    def __init__(self, popen: subprocess.Popen | ForkedChild, folder: Path, marker: str,
+                 since: int):
         self.popen = popen
         self.since = since  # procs.ticks_now() before it started
         self.folder = folder
@@ -65,6 +107,7 @@ class WorkerProcess:
         self.calls: set[asyncio.Task] = set()  # handler tasks serving this worker
         self.clock: ActionClock | None = None  # the running action's clock, if any
         self.released = False
+        self._watching = False
 
     @property
     def pid(self) -> int:
@@ -89,7 +132,7 @@ class WorkerProcess:
         pass them to ``connect``.
         """
         since = ticks_now()
-        folder = Path(tempfile.mkdtemp(prefix=f"rlm-sandbox-{_slug(label)}"))
+        folder = new_folder(label)
         host_end, worker_end = socket.socketpair()
         log_read, log_write = os.pipe()
         env = scrub_env(os.environ)
@@ -112,7 +155,7 @@ class WorkerProcess:
 
     async def connect(self, host_end: socket.socket, log_read: int) -> None:
         loop = asyncio.get_running_loop()
-        self._watch_exit(loop)
+        self.watch()
         try:
             await loop.connect_read_pipe(lambda: self.log, os.fdopen(log_read, "rb", 0))
         except BaseException:
@@ -121,7 +164,13 @@ class WorkerProcess:
             raise
         self.conn = await Connection.open(host_end)
 
-    def _watch_exit(self, loop: asyncio.AbstractEventLoop) -> None:
+    def watch(self) -> None:
+        """Resolve ``exit`` when the process ends (``connect`` calls it; so does a pool that
+        gets a worker it will never connect, to reap it)."""
+        if self._watching:
+            return
+        self._watching = True
+        loop = asyncio.get_running_loop()
         try:
             pidfd = os.pidfd_open(self.pid)
         except (AttributeError, OSError):  # not Linux >= 5.3: a thread waits instead
@@ -132,9 +181,16 @@ class WorkerProcess:
         def ready() -> None:
             loop.remove_reader(pidfd)
             os.close(pidfd)
-            self._exited(self.popen.wait())
+            self._reap(loop, 0)
 
         loop.add_reader(pidfd, ready)
+
+    def _reap(self, loop: asyncio.AbstractEventLoop, tries: int) -> None:
+        code = self.popen.poll()
+        if code is None and tries < ADOPTION_TRIES:  # it exited before we adopted it
+            loop.call_later(0.001, self._reap, loop, tries + 1)
+            return
+        self._exited(-signal.SIGKILL if code is None else code)
 
     def _exited(self, code: int) -> None:
         if not self.exit.done():
@@ -178,6 +234,11 @@ class WorkerProcess:
                 name = str(-code)
             return f"killed by signal {name}"
         return f"exit code {code}"
+
+
+def new_folder(label: str) -> Path:
+    """A worker's private temp folder (its cwd and TMPDIR)."""
+    return Path(tempfile.mkdtemp(prefix=f"rlm-sandbox-{_slug(label)}"))
 
 
 def _signal(send) -> None:

@@ -40,8 +40,12 @@ def become_subreaper() -> bool:
 
 
 def marker(run_id: str, worker: int | None = None) -> str:
-    """The marker value of one worker, or the prefix every worker of a run shares."""
-    return f"{run_id}.{worker}" if worker is not None else f"{run_id}."
+    """The marker value of one worker, or the prefix every worker of a run shares.
+
+    Numbers have a fixed width: worker 0 is the fork server's template, and a worker forked
+    from it writes its own value over the template's in place (``template.set_marker``).
+    """
+    return f"{run_id}.{worker:06d}" if worker is not None else f"{run_id}."
 
 
 def ticks_now() -> int:

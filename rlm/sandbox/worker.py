@@ -1,7 +1,8 @@
 """The sandbox worker process: loads ``context``, then runs the model's code, one action at a time.
 
-Started by the host as ``python -c BOOTSTRAP <fd> <host pid>``; the bootstrap imports this
-package as ``_rlm_sandbox`` without importing ``rlm`` (whose engine the worker never needs).
+Started by the host as ``python -c BOOTSTRAP <fd> <host pid>``, or forked by the fork
+server's template (``template.py``), which imported it the same way: as package
+``_rlm_sandbox``, without importing ``rlm`` (whose engine the worker never needs).
 Stdlib only. The protocol runs on the inherited socket ``fd``; fds 1 and 2 go to the host's
 log buffer, while user code's ``print`` is captured per action in ``Bounded`` streams.
 
@@ -28,12 +29,15 @@ TYPE_CHECKING = False  # typing costs the worker's cold start ~5 ms; annotations
 if TYPE_CHECKING:
     from typing import Any
 
+ADOPTION_WAIT = 5.0  # seconds for a forked worker's middle process to exit
+
 
 class Worker:
     """Answers the host's requests, one at a time, until the host goes away."""
 
-    def __init__(self, mailbox: Mailbox, namespace: Namespace):
+    def __init__(self, mailbox: Mailbox, namespace: Namespace, host_pid: int | None = None):
         self.mailbox = mailbox
+        self.host_pid = host_pid  # set: not yet sure to die with the host (``do_load`` asks)
         self.ns = namespace
         self.pid = os.getpid()
         self.max_output = 200_000
@@ -56,6 +60,9 @@ class Worker:
                 os._exit(EXIT_MEMORY)
 
     def do_load(self, msg: dict[str, Any]) -> dict[str, Any]:
+        if self.host_pid is not None:  # a forked worker, adopted by now: before any user code
+            netguard.die_with_host(self.host_pid, wait=ADOPTION_WAIT)
+            self.host_pid = None
         self.max_output = int(msg.get("max_output") or self.max_output)
         for name in msg.get("tools") or ():
             self.ns.add_tool(str(name))
@@ -137,7 +144,7 @@ def run_code(code: str, filename: str, scope: dict[str, Any]) -> str | None:
     return None
 
 
-def read_context(spec: dict[str, str] | None) -> Any:
+def read_context(spec: dict[str, Any] | None) -> Any:
     if spec is None:
         return None
     kind, path = spec["kind"], spec["path"]
@@ -154,12 +161,18 @@ def read_context(spec: dict[str, str] | None) -> Any:
 
 
 def main(argv: list[str]) -> None:
-    fd, host_pid = int(argv[0]), int(argv[1])
+    serve(int(argv[0]), int(argv[1]))
+
+
+def serve(fd: int, host_pid: int, adopted: bool = True) -> None:
+    """Be a worker on the protocol socket ``fd`` until the host goes away (a spawned worker
+    from ``main``, a forked one from ``template.become_worker``, not yet ``adopted``)."""
     os.set_inheritable(fd, False)  # programs that user code runs must not hold the channel
-    netguard.die_with_host(host_pid)
+    if adopted:
+        netguard.die_with_host(host_pid)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # how the host stops an action
     faulthandler.enable()  # a segfault leaves its Python traceback in the host's log
     mailbox = Mailbox(Channel(fd))
     namespace = Namespace(mailbox, os.getcwd())
     mailbox.send({"op": "ready", "pid": os.getpid()})
-    Worker(mailbox, namespace).serve()
+    Worker(mailbox, namespace, None if adopted else host_pid).serve()

@@ -1,0 +1,157 @@
+"""The fork server's template: a worker's imports done once, one forked worker per request.
+
+Worker side, stdlib only. Started by the host (``forkserver.py``) as
+``python -c TEMPLATE_BOOT <control fd> <host pid>``; it imports everything a worker needs,
+says ``ready`` on its control socket (``AF_UNIX``, ``SOCK_SEQPACKET``: one message per
+request, with the worker's two descriptors attached) and then, single-threaded, forks one
+worker per request until the host closes the socket or dies.
+
+The shape follows CPython's ``multiprocessing.forkserver``: a preloaded server that forks
+on request, file descriptors passed with ``SCM_RIGHTS`` (``socket.recv_fds`` here, its
+``reduction.recvfds``), the child closing what it must not keep and resetting signal
+handlers (its ``_serve_one``), and the server leaving when its host's end closes (its
+"alive" pipe). Two differences. The worker is forked twice (a middle process forks it and
+exits at once), so it is re-parented to the host, which is a child subreaper
+(``procs.py``): the host reaps it and waits on it as on a spawned worker, and it outlives a
+template that dies. And each worker then does for itself everything that is per worker
+(``become_worker``), exactly as a spawned worker is set up by ``subprocess``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import tempfile  # preloaded for sandbox code, and so its folder can be reset per worker
+
+from . import netguard, worker
+from .protocol import MARKER_ENV
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+PRELOAD = ("re", "collections")  # what sandbox code imports most: free in a fork
+MAX_REQUEST = 64 * 1024
+
+
+def main(argv: list[str]) -> None:
+    control_fd, host_pid = int(argv[0]), int(argv[1])
+    os.set_inheritable(control_fd, False)
+    netguard.libc()  # loaded once here, shared by every fork
+    for name in PRELOAD:
+        __import__(name)
+    control = socket.socket(fileno=control_fd)
+    control.send(b'{"op":"ready"}')
+    while True:
+        message, fds, _flags, _address = socket.recv_fds(control, MAX_REQUEST, 2)
+        if not message:
+            os._exit(0)  # the host closed its end (or died): nothing more to fork
+        middle = 0
+        try:
+            middle, pid = fork_worker(json.loads(message), fds, control, host_pid)
+            reply: dict[str, Any] = {"pid": pid}
+        except Exception as exc:  # noqa: BLE001 - reported to the host, the template lives on
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            for fd in fds:
+                os.close(fd)
+        control.send(json.dumps(reply).encode())
+        if middle:
+            os.waitpid(middle, 0)  # after the answer: it has exited, or is about to
+
+
+def fork_worker(request: dict[str, Any], fds: list[int], control: socket.socket,
+                host_pid: int) -> tuple[int, int]:
+    """Fork a middle process that forks the worker and exits; returns both pids."""
+    if len(fds) != 2:
+        raise ValueError(f"a fork request needs 2 descriptors, got {len(fds)}")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        try:
+            os.close(read_end)
+            pid = os.fork()
+            if pid == 0:
+                os.close(write_end)
+                become_worker(request, fds, control, host_pid)
+            os.write(write_end, str(pid).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    try:
+        answer = os.read(read_end, 64)  # one write of a few bytes: read at once, or EOF
+    finally:
+        os.close(read_end)
+    if not answer:
+        os.waitpid(middle, 0)
+        raise OSError("the worker could not be forked")
+    return middle, int(answer)
+
+
+def become_worker(request: dict[str, Any], fds: list[int], control: socket.socket,
+                  host_pid: int) -> None:
+    """In the forked worker: set up what is per worker, then serve the host. Never returns.
+
+    The same as a spawned worker gets: its own session and process group, fds 1 and 2 on its
+    log pipe and nothing else open but the protocol socket, its own folder as cwd and
+    ``TMPDIR``, the run marker (also where ``/proc/<pid>/environ`` shows it: the sweep reads
+    it there), and death with the host, asked for at ``load`` (by then the host has adopted
+    it; until then the worker only waits on its socket, which closes when the host dies).
+    """
+    code = 1
+    try:
+        channel, log = fds
+        control.close()
+        os.setsid()
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.closerange(3, channel)
+        os.closerange(channel + 1, os.sysconf("SC_OPEN_MAX"))
+        folder = request["folder"]
+        os.chdir(folder)
+        set_marker(request["marker"])
+        os.environ["TMPDIR"] = folder
+        tempfile.tempdir = None  # find TMPDIR again
+        for number in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGTERM):
+            signal.signal(number, signal.SIG_DFL)
+        code = 0
+        worker.serve(channel, host_pid, adopted=False)
+    except BaseException:  # noqa: BLE001 - whatever it is, it goes to the host's log
+        import traceback
+
+        traceback.print_exc()
+        code = code or 1
+    finally:
+        os._exit(code)
+
+
+def set_marker(value: str) -> None:
+    """Put ``value`` in the marker variable: in ``os.environ`` (what programs the code starts
+    inherit) and where ``/proc/<pid>/environ`` reads it (what the sweep reads), the
+    environment block this process was started with. The template's placeholder has the
+    same length (``procs.marker``), so the block is written over in place, the way
+    ``setproctitle`` writes over ``argv``."""
+    os.environ[MARKER_ENV] = value
+    import ctypes
+
+    try:
+        with open("/proc/self/stat", "rb") as src:  # fields 50 and 51: env_start, env_end
+            fields = src.read().rpartition(b")")[2].split()
+        start, end = int(fields[50 - 3]), int(fields[51 - 3])
+    except (OSError, ValueError, IndexError):
+        return
+    block = (ctypes.c_char * (end - start)).from_address(start).raw
+    name = f"{MARKER_ENV}=".encode()
+    at = 0 if block.startswith(name) else block.find(b"\0" + name) + 1
+    if at == 0 and not block.startswith(name):
+        return
+    at += len(name)
+    old = block[at:block.find(b"\0", at)]
+    new = value.encode()
+    if len(new) == len(old):
+        ctypes.memmove(start + at, new, len(new))
