@@ -107,7 +107,7 @@ class Agent:
 
     async def _run(self) -> Outcome:
         if self.sandbox is None:
-            self.sandbox = await Sandbox.start(
+            self.sandbox = Sandbox.begin(  # boots while the model thinks: awaited on use
                 self.source, config=sandbox_config(self.run.settings, self.run.tools.names),
                 handler=self.subcalls.handle, pool=self.run.pool, label=self.agent_id)
         window = await self.run.windows.get(self.model)

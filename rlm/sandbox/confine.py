@@ -73,6 +73,13 @@ def rules(config: SandboxConfig, folder: Path,
     return {"read": read, "write": write}
 
 
+def check_paths(config: SandboxConfig) -> None:
+    """Raise ``ConfigError`` now for a path in ``read_paths``/``write_paths`` that does not
+    exist (``rules`` would, when the worker loads)."""
+    user_paths(config.read_paths, "read_paths")
+    user_paths(config.write_paths, "write_paths")
+
+
 def user_paths(paths: tuple[str, ...], setting: str) -> list[str]:
     """Absolute paths (``~`` expanded) that must exist: a typo must not pass unnoticed."""
     found = []

@@ -18,7 +18,7 @@ from rlm.errors import SandboxError
 
 from .api import ActionResult, Handler, SandboxConfig
 from .clock import ActionClock
-from .confine import rules
+from .confine import check_paths, rules
 from .pool import SandboxPool
 from .process import WorkerProcess
 from .protocol import CALLS, encode
@@ -55,6 +55,7 @@ class Sandbox:
         self._pool = pool
         self._owns_pool = owns_pool
         self._worker: WorkerProcess | None = None
+        self._booting: asyncio.Task[None] | None = None  # the first boot, until it is awaited
         self._lock = asyncio.Lock()
         self._closed = False
 
@@ -76,14 +77,31 @@ class Sandbox:
             SandboxError: the worker could not start or could not load the context.
             ConfigError: a path in ``config.read_paths``/``write_paths`` does not exist.
         """
-        sandbox = cls(source, config=config, handler=handler, label=label,
-                      pool=pool or SandboxPool(config, warm=0, fork_server=False),
-                      owns_pool=pool is None)
+        sandbox = cls.begin(source, config=config, handler=handler, pool=pool, label=label)
         try:
-            await sandbox._boot()
+            await sandbox._wait_booted()
         except BaseException:
             await asyncio.shield(sandbox.close())
             raise
+        return sandbox
+
+    @classmethod
+    def begin(cls, source: ContextSource | None, *, config: SandboxConfig,
+              handler: Handler, pool: SandboxPool | None = None, label: str = "") -> Sandbox:
+        """``start``, returning at once while the worker starts and loads in the background
+        (an agent asks the model meanwhile). The first ``run``, ``get_variable`` or
+        ``set_variable`` waits for it, and raises what ``start`` would have raised.
+
+        Raises:
+            ConfigError: a path in ``config.read_paths``/``write_paths`` does not exist
+                (checked now, not in the background).
+        """
+        check_paths(config)
+        sandbox = cls(source, config=config, handler=handler, label=label,
+                      pool=pool or SandboxPool(config, warm=0, fork_server=False),
+                      owns_pool=pool is None)
+        sandbox._booting = asyncio.get_running_loop().create_task(sandbox._boot())
+        sandbox._booting.add_done_callback(_retrieve)
         return sandbox
 
     async def __aenter__(self) -> Self:
@@ -110,6 +128,7 @@ class Sandbox:
         """
         async with self._lock:
             self._check_open()
+            await self._wait_booted()
             try:
                 restarted, crash = await self._ensure_worker()
                 outcome = await self._exchange(
@@ -123,6 +142,7 @@ class Sandbox:
         """``(True, str(value))`` of a variable, or ``(False, what to tell the model)``."""
         async with self._lock:
             self._check_open()
+            await self._wait_booted()
             try:
                 await self._ensure_worker()
                 outcome = await self._exchange({"op": "getvar", "name": name})
@@ -140,6 +160,7 @@ class Sandbox:
         could not take it (it died doing so: a fresh one will be started by the next call)."""
         async with self._lock:
             self._check_open()
+            await self._wait_booted()
             try:
                 await self._ensure_worker()
                 outcome = await self._exchange({"op": "setvar", "name": name, "value": value})
@@ -155,11 +176,29 @@ class Sandbox:
         ``close`` waits for them); with a private pool this waits until all are gone.
         """
         self._closed = True
+        booting, self._booting = self._booting, None
+        if booting is not None and not booting.done():
+            booting.cancel()
+            await asyncio.gather(booting, return_exceptions=True)
         self._drop_worker()
         if self._owns_pool:
             await self._pool.close()
 
     # --- the worker's life ------------------------------------------------------------------
+
+    async def _wait_booted(self) -> None:
+        """Wait for the first boot (``begin``); its failure closes the sandbox and is raised."""
+        booting = self._booting
+        if booting is None:
+            return
+        try:
+            await asyncio.shield(booting)
+        except BaseException:
+            if booting.done():  # failed (not our caller cancelled): it is of no more use
+                self._booting = None
+                await asyncio.shield(self.close())
+            raise
+        self._booting = None
 
     def _check_open(self) -> None:
         if self._closed:
@@ -319,3 +358,9 @@ def _clean(text: str | None) -> str | None:
     except UnicodeEncodeError:
         return text.encode("utf-8", "replace").decode("utf-8")
     return text
+
+
+def _retrieve(task: asyncio.Task) -> None:
+    """A boot nobody waits for (an agent that answered without code) may fail unseen."""
+    if not task.cancelled():
+        task.exception()
