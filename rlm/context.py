@@ -26,14 +26,20 @@ KINDS = ("text", "bytes", "json")
 
 @dataclass(frozen=True)
 class ContextSource:
-    """A context on disk: ``kind`` says how the worker loads ``path`` into ``context``."""
+    """A context on disk: ``kind`` says how the worker loads ``path`` into ``context``;
+    ``ascii`` whether a text is all ASCII, when known (the worker then reads the file
+    straight into its string: one copy, no decoding)."""
 
     kind: str
     path: Path
     info: dict[str, Any] = field(default_factory=dict)
+    ascii: bool | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        return {"kind": self.kind, "path": str(self.path)}
+        wire: dict[str, Any] = {"kind": self.kind, "path": str(self.path)}
+        if self.ascii is not None:
+            wire["ascii"] = self.ascii
+        return wire
 
 
 def prepare_context(value: Any, folder: Path, name: str = "context") -> ContextSource:
@@ -49,7 +55,7 @@ def prepare_context(value: Any, folder: Path, name: str = "context") -> ContextS
     if isinstance(value, str):
         path = folder / f"{name}.txt"
         _write_text(path, value)
-        return ContextSource("text", path, describe(value))
+        return ContextSource("text", path, describe(value), ascii=value.isascii())
     if isinstance(value, (bytes, bytearray, memoryview)):
         path = folder / f"{name}.bin"
         path.write_bytes(value)
@@ -87,25 +93,27 @@ def _from_path(path: Path, folder: Path, name: str) -> ContextSource:
         info = describe(files)
         info.update(source="folder", path=str(path), skipped_binary=skipped)
         return ContextSource("json", source.path, info)
-    head = _check_utf8(path)
+    head, ascii = _check_utf8(path)
     info = describe(head, size=os.path.getsize(path))
     info.update(source="file", path=str(path))
-    return ContextSource("text", path.resolve(), info)
+    return ContextSource("text", path.resolve(), info, ascii=ascii)
 
 
-def _check_utf8(path: Path) -> str:
-    """Read the file through once to prove it is UTF-8; return its first characters."""
-    head = ""
+def _check_utf8(path: Path) -> tuple[str, bool]:
+    """Read the file through once to prove it is UTF-8; return its first characters and
+    whether it is all ASCII."""
+    head, ascii = "", True
     try:
         with path.open("r", encoding="utf-8", newline="") as src:
             while chunk := src.read(_CHUNK):
                 head = head or chunk[:PREVIEW_CHARS]
+                ascii = ascii and chunk.isascii()
     except UnicodeDecodeError:
         raise ContextError(f"{path} is not UTF-8 text (it looks binary). Pass its content "
                            f"as bytes instead: context=Path({str(path)!r}).read_bytes()") from None
     except OSError as exc:
         raise ContextError(f"Cannot read {path}: {exc.strerror}.") from None
-    return head
+    return head, ascii
 
 
 def read_folder(folder: Path) -> tuple[dict[str, str], list[str]]:

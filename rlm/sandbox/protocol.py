@@ -4,7 +4,7 @@ Each frame is a 4-byte big-endian length and that many bytes of JSON (ASCII, so 
 surrogates in user strings survive). Every message is a dict with ``op`` and ``id``.
 
 Host -> worker requests (``id`` counts host requests; the worker answers with the same id):
-    ``load``   ``{context: {kind, path} | None, memory_mb, network, files, max_output,
+    ``load``   ``{context: {kind, path, ascii?} | None, memory_mb, network, files, max_output,
                tools}`` ->
                ``loaded`` ``{network, files, error}``; ``files`` is ``{read, write}`` (lists of
                paths) or None, and comes back as what confinement ran

@@ -24,6 +24,7 @@ from . import landlock, netguard
 from .namespace import Namespace
 from .output import Bounded, Switch, format_error
 from .protocol import EXIT_MEMORY, REQUESTS, Channel, Mailbox
+from .readtext import read_text
 
 TYPE_CHECKING = False  # typing costs the worker's cold start ~5 ms; annotations only
 if TYPE_CHECKING:
@@ -149,8 +150,7 @@ def read_context(spec: dict[str, Any] | None) -> Any:
         return None
     kind, path = spec["kind"], spec["path"]
     if kind == "text":
-        with open(path, encoding="utf-8", errors="surrogatepass", newline="") as src:
-            return src.read()
+        return read_text(path, spec.get("ascii"))
     if kind == "bytes":
         with open(path, "rb") as src:
             return src.read()
