@@ -162,7 +162,12 @@ class ForkServer:
         host_end.setblocking(False)
         self._control = host_end
         self._loop.add_reader(host_end, self._on_readable)
-        await self._loop.connect_read_pipe(lambda: self.log, os.fdopen(log_read, "rb", 0))
+        pipe = os.fdopen(log_read, "rb", 0)
+        try:
+            await self._loop.connect_read_pipe(lambda: self.log, pipe)
+        except BaseException:
+            pipe.close()
+            raise
 
     def _on_readable(self) -> None:
         control = self._control

@@ -156,10 +156,11 @@ class WorkerProcess:
     async def connect(self, host_end: socket.socket, log_read: int) -> None:
         loop = asyncio.get_running_loop()
         self.watch()
+        pipe = os.fdopen(log_read, "rb", 0)
         try:
-            await loop.connect_read_pipe(lambda: self.log, os.fdopen(log_read, "rb", 0))
+            await loop.connect_read_pipe(lambda: self.log, pipe)
         except BaseException:
-            os.close(log_read)
+            pipe.close()  # not os.close: a transport made before the failure closes it too
             host_end.close()
             raise
         self.conn = await Connection.open(host_end)

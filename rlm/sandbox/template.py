@@ -19,6 +19,7 @@ template that dies. And each worker then does for itself everything that is per 
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -44,57 +45,73 @@ def main(argv: list[str]) -> None:
     for name in PRELOAD:
         __import__(name)
     control = socket.socket(fileno=control_fd)
+    gc.collect()
+    gc.freeze()  # the collector of a fork never walks (and so never copies) these pages
+    middle = Middle(control, host_pid)
     control.send(b'{"op":"ready"}')
     while True:
         message, fds, _flags, _address = socket.recv_fds(control, MAX_REQUEST, 2)
         if not message:
             os._exit(0)  # the host closed its end (or died): nothing more to fork
-        middle = 0
         try:
-            middle, pid = fork_worker(json.loads(message), fds, control, host_pid)
-            reply: dict[str, Any] = {"pid": pid}
+            reply: dict[str, Any] = {"pid": middle.fork_worker(message, fds)}
         except Exception as exc:  # noqa: BLE001 - reported to the host, the template lives on
             reply = {"error": f"{type(exc).__name__}: {exc}"}
         finally:
             for fd in fds:
                 os.close(fd)
         control.send(json.dumps(reply).encode())
-        if middle:
-            os.waitpid(middle, 0)  # after the answer: it has exited, or is about to
+        middle = middle.next()
 
 
-def fork_worker(request: dict[str, Any], fds: list[int], control: socket.socket,
-                host_pid: int) -> tuple[int, int]:
-    """Fork a middle process that forks the worker and exits; returns both pids."""
-    if len(fds) != 2:
-        raise ValueError(f"a fork request needs 2 descriptors, got {len(fds)}")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    read_end, write_end = os.pipe()
-    middle = os.fork()
-    if middle == 0:
+class Middle:
+    """A process forked ahead of a request, waiting for it: it forks the worker, says its
+    pid and exits, so the worker is re-parented to the host. Forking it ahead keeps its own
+    start (copying pages, Python's after-fork work) off the request's path."""
+
+    def __init__(self, control: socket.socket, host_pid: int):
+        self.control, self.host_pid = control, host_pid
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.pid = os.fork()
+        if self.pid == 0:
+            ours.close()
+            control.close()  # the host sees the template's end close when the template dies
+            self._serve(theirs)
+        theirs.close()
+        self.socket = ours
+
+    def fork_worker(self, message: bytes, fds: list[int]) -> int:
+        """Hand the request over; the worker's pid."""
+        if len(fds) != 2:
+            raise ValueError(f"a fork request needs 2 descriptors, got {len(fds)}")
+        socket.send_fds(self.socket, [message], fds)
+        answer = self.socket.recv(64)
+        if not answer:
+            raise OSError("the worker could not be forked")
+        return int(answer)
+
+    def next(self) -> Middle:
+        """Reap this one (it has exited, or is about to) and fork the next."""
+        self.socket.close()
+        os.waitpid(self.pid, 0)
+        return Middle(self.control, self.host_pid)
+
+    def _serve(self, sock: socket.socket) -> None:
         try:
-            os.close(read_end)
-            pid = os.fork()
-            if pid == 0:
-                os.close(write_end)
-                become_worker(request, fds, control, host_pid)
-            os.write(write_end, str(pid).encode())
+            message, fds, _flags, _address = socket.recv_fds(sock, MAX_REQUEST, 2)
+            if message:
+                pid = os.fork()
+                if pid == 0:
+                    sock.close()
+                    become_worker(json.loads(message), fds, self.host_pid)
+                sock.send(str(pid).encode())
         finally:
             os._exit(0)
-    os.close(write_end)
-    try:
-        answer = os.read(read_end, 64)  # one write of a few bytes: read at once, or EOF
-    finally:
-        os.close(read_end)
-    if not answer:
-        os.waitpid(middle, 0)
-        raise OSError("the worker could not be forked")
-    return middle, int(answer)
 
 
-def become_worker(request: dict[str, Any], fds: list[int], control: socket.socket,
-                  host_pid: int) -> None:
+def become_worker(request: dict[str, Any], fds: list[int], host_pid: int) -> None:
     """In the forked worker: set up what is per worker, then serve the host. Never returns.
 
     The same as a spawned worker gets: its own session and process group, fds 1 and 2 on its
@@ -106,11 +123,10 @@ def become_worker(request: dict[str, Any], fds: list[int], control: socket.socke
     code = 1
     try:
         channel, log = fds
-        control.close()
         os.setsid()
         os.dup2(log, 1)
         os.dup2(log, 2)
-        os.closerange(3, channel)
+        os.closerange(3, channel)  # the template's and middle's sockets among them
         os.closerange(channel + 1, os.sysconf("SC_OPEN_MAX"))
         folder = request["folder"]
         os.chdir(folder)
