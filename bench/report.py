@@ -68,6 +68,9 @@ def markdown(meta: dict, results: dict) -> str:
                      key=lambda v: (v == "theirs", v != "ours", v))
     head = ["scenario", "figure", *present]
     head += [f"{v} / theirs" for v in present if v != "theirs" and "theirs" in present]
+    before = {v: "base" + v[4:] for v in present if v.startswith("ours")
+              and "base" + v[4:] in present}  # after / before, within each repetition
+    head += [f"{v} / {b}" for v, b in before.items()]
     lines = [(f"Run {meta['started']}: `{meta['command']}`, latency "
               f"{meta['latency'] * 1000:g} ms, {meta['reps']} repetitions, load average "
               f"{_load(meta.get('load_start'))} at the start, {_load(meta['load'])} at the end."),
@@ -78,6 +81,7 @@ def markdown(meta: dict, results: dict) -> str:
             if "theirs" in present:
                 row += [_ratio(per.get(v, []), per.get("theirs", []), key)
                         for v in present if v != "theirs"]
+            row += [_ratio(per.get(v, []), per.get(b, []), key) for v, b in before.items()]
             lines.append("| " + " | ".join(row) + " |")
         notes = {v: _flags(per.get(v, [])) for v in present}
         if any(notes.values()):

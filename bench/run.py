@@ -81,21 +81,27 @@ def driver_env() -> dict[str, str]:
     return env
 
 
-def driver_command(variant: str, spec_path: str, theirs_python: Path | None):
+def driver_command(variant: str, spec_path: str, theirs_python: Path | None,
+                   base: Path | None = None):
     if variant == "theirs":
         return ([str(theirs_python), str(HERE / "theirs" / "drive_theirs.py"), spec_path],
                 str(theirs_venv.DEFAULT_VENV.parent))
+    if variant.startswith("base"):  # the same driver in another checkout, with its own venv
+        if base is None:
+            raise SystemExit(f"variant {variant!r} needs --base CHECKOUT")
+        return ([str(base / ".venv" / "bin" / "python"), str(base / "bench" / "drive_ours.py"),
+                 spec_path], str(base))
     return [sys.executable, str(HERE / "drive_ours.py"), spec_path], str(REPO)
 
 
 def run_driver(scenario: sc.Scenario, variant: str, server: Server, latency: float,
-               theirs_python: Path | None) -> dict:
+               theirs_python: Path | None, base: Path | None = None) -> dict:
     """Start one driver process, sample its memory, return its figures (or an error)."""
     spec = scenario.spec(variant, server.url)
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(spec, f)
     since = server.log_size()
-    command, cwd = driver_command(variant, f.name, theirs_python)
+    command, cwd = driver_command(variant, f.name, theirs_python, base)
     popen = time.monotonic()
     proc = subprocess.Popen(command, cwd=cwd, env=driver_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -184,7 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, fewer repeats")
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--variants", default="ours,theirs",
-                        help="theirs, ours, ours-fast, ours-litellm; +warm adds keep_warm")
+                        help="theirs, ours, ours-fast, ours-litellm; +warm adds keep_warm; "
+                             "base, base+warm: the engine of the --base checkout")
+    parser.add_argument("--base", default="", help="another checkout of this repository "
+                        "(with its .venv): the base variants run it, for before/after "
+                        "figures in one session")
     parser.add_argument("--latency", type=float, default=sc.LATENCY)
     parser.add_argument("--sizes", default="", help="needle sizes in MB, e.g. 0.5,5,100")
     parser.add_argument("--fanouts", default="", help="fan-out sizes, e.g. 10,100,1000")
@@ -199,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [s for s in sc.all_scenarios(args.quick, sizes, fans)
               if not only or s.name in only]
     theirs_python = theirs_venv.ensure_venv() if "theirs" in variants else None
+    base = Path(args.base).resolve() if args.base else None
     started = datetime.datetime.now().isoformat(timespec="seconds")
     load_start = os.getloadavg()
     server = Server(args.latency, lifetime=6 * 3600)
@@ -207,12 +218,12 @@ def main(argv: list[str] | None = None) -> int:
         for scenario in chosen:
             per_variant: dict[str, list[dict]] = {}
             order = [v for v in variants if v in scenario.variants
-                     or (v.startswith("ours") and "ours" in scenario.variants)]
+                     or (v.startswith(("ours", "base")) and "ours" in scenario.variants)]
             for rep in range(args.reps):
                 shift = rep % len(order)
                 for variant in order[shift:] + order[:shift]:
                     figures = run_driver(scenario, variant, server, args.latency,
-                                         theirs_python)
+                                         theirs_python, base)
                     per_variant.setdefault(variant, []).append(figures)
                     print(f"{scenario.name:>12} {variant:>9} rep {rep + 1}: "
                           f"{report.short(figures)}", file=sys.stderr, flush=True)
