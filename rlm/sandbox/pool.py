@@ -127,9 +127,9 @@ class SandboxPool:
         task.add_done_callback(self._teardowns.discard)
 
     async def close(self) -> None:
-        """Kill the warm workers and every worker not yet released, wait until each of
-        their processes is gone, stop the template, then sweep the run for anything that
-        escaped. Idempotent."""
+        """Kill the warm workers, the template and every worker not yet released, and
+        sweep the run for anything that escaped; return once each of their processes is
+        gone. Idempotent."""
         self._closed = True
         for task in self._spare:
             task.cancel()
@@ -137,14 +137,19 @@ class SandboxPool:
         self._spare.clear()
         if self._forking:  # workers forked for callers that left: released on arrival
             await asyncio.wait(list(self._forking), timeout=FORK_TIMEOUT)
-        if self._server is not None:
-            await self._server.close()
         for worker in list(self._live):
             self.release(worker)
-        while self._teardowns:
+        roots = frozenset(self._roots | {worker.pid for worker in self._live})
+        keep = roots | {self._server.pid} if self._server is not None else roots
+        sweep = asyncio.to_thread(procs.sweep, procs.marker(self.run_id), prefix=True,
+                                  roots=roots, keep=keep, since=self._since)
+        stopping = [self._server.close()] if self._server is not None else []
+        await asyncio.gather(sweep, *stopping, *self._teardowns, return_exceptions=True)
+        while self._teardowns:  # a worker that arrived for a caller that left meanwhile
             await asyncio.gather(*list(self._teardowns), return_exceptions=True)
-        await asyncio.to_thread(procs.sweep, procs.marker(self.run_id), prefix=True,
-                                roots=frozenset(self._roots), since=self._since)
+        if self._roots - roots:
+            await asyncio.to_thread(procs.sweep, procs.marker(self.run_id), prefix=True,
+                                    roots=frozenset(self._roots - roots), since=self._since)
 
     def refill(self) -> None:
         """Start the template, and spare workers in the background until ``warm`` are

@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .protocol import MARKER_ENV
 
@@ -63,8 +63,7 @@ def ticks_now() -> int:
     return max(0, int(seconds * tick) - tick)  # a second of slack for rounding
 
 
-@dataclass(frozen=True)
-class Proc:
+class Proc(NamedTuple):
     pid: int
     ppid: int
     pgrp: int
@@ -88,11 +87,26 @@ def scan() -> dict[int, Proc]:
     return table
 
 
-def _read_stat(pid: int) -> Proc | None:
+def _read(path: str, limit: int) -> bytes | None:
+    """A /proc file's bytes (os.open and os.read: half the cost of open() over a scan)."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as src:
-            data = src.read()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
+        return None
+    try:
+        data = os.read(fd, limit)
+        while data and len(data) < limit and (more := os.read(fd, limit - len(data))):
+            data += more
+        return data
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _read_stat(pid: int) -> Proc | None:
+    data = _read(f"/proc/{pid}/stat", 4096)
+    if not data:
         return None
     # The command name may hold spaces and parentheses: fields start after the last ')'.
     fields = data.rpartition(b")")[2].split()
@@ -102,11 +116,10 @@ def _read_stat(pid: int) -> Proc | None:
 
 def carries(pid: int, value: str, *, prefix: bool) -> bool:
     """Whether the process's environment has our marker (exactly ``value``, or a prefix)."""
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as src:
-            env = b"\0" + src.read()
-    except OSError:
+    data = _read(f"/proc/{pid}/environ", 1 << 20)
+    if data is None:
         return False
+    env = b"\0" + data
     needle = f"\0{MARKER_ENV}={value}".encode()
     return (needle in env) if prefix else (needle + b"\0" in env)
 

@@ -19,13 +19,13 @@ template that dies. And each worker then does for itself everything that is per 
 
 from __future__ import annotations
 
+import _socket  # not socket: its enums cost the template's start ~3 ms
 import gc
 import json
 import os
 import signal
-import socket
 import sys
-import tempfile  # preloaded for sandbox code, and so its folder can be reset per worker
+from array import array
 
 from . import netguard, worker
 from .protocol import MARKER_ENV
@@ -35,7 +35,9 @@ if TYPE_CHECKING:
     from typing import Any
 
 PRELOAD = ("re", "collections")  # what sandbox code imports most: free in a fork
+# (not tempfile: it would cache the template's folder; a worker imports it on first use)
 MAX_REQUEST = 64 * 1024
+MAX_FDS = 2  # a request brings the worker's protocol socket and log pipe
 
 
 def main(argv: list[str]) -> None:
@@ -44,13 +46,13 @@ def main(argv: list[str]) -> None:
     netguard.libc()  # loaded once here, shared by every fork
     for name in PRELOAD:
         __import__(name)
-    control = socket.socket(fileno=control_fd)
+    control = _socket.socket(fileno=control_fd)
     gc.collect()
     gc.freeze()  # the collector of a fork never walks (and so never copies) these pages
     middle = Middle(control, host_pid)
     control.send(b'{"op":"ready"}')
     while True:
-        message, fds, _flags, _address = socket.recv_fds(control, MAX_REQUEST, 2)
+        message, fds = recv_fds(control)
         if not message:
             os._exit(0)  # the host closed its end (or died): nothing more to fork
         try:
@@ -69,9 +71,9 @@ class Middle:
     pid and exits, so the worker is re-parented to the host. Forking it ahead keeps its own
     start (copying pages, Python's after-fork work) off the request's path."""
 
-    def __init__(self, control: socket.socket, host_pid: int):
+    def __init__(self, control: _socket.socket, host_pid: int):
         self.control, self.host_pid = control, host_pid
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
         sys.stdout.flush()
         sys.stderr.flush()
         self.pid = os.fork()
@@ -86,7 +88,7 @@ class Middle:
         """Hand the request over; the worker's pid."""
         if len(fds) != 2:
             raise ValueError(f"a fork request needs 2 descriptors, got {len(fds)}")
-        socket.send_fds(self.socket, [message], fds)
+        send_fds(self.socket, message, fds)
         answer = self.socket.recv(64)
         if not answer:
             raise OSError("the worker could not be forked")
@@ -98,9 +100,9 @@ class Middle:
         os.waitpid(self.pid, 0)
         return Middle(self.control, self.host_pid)
 
-    def _serve(self, sock: socket.socket) -> None:
+    def _serve(self, sock: _socket.socket) -> None:
         try:
-            message, fds, _flags, _address = socket.recv_fds(sock, MAX_REQUEST, 2)
+            message, fds = recv_fds(sock)
             if message:
                 pid = os.fork()
                 if pid == 0:
@@ -132,7 +134,6 @@ def become_worker(request: dict[str, Any], fds: list[int], host_pid: int) -> Non
         os.chdir(folder)
         set_marker(request["marker"])
         os.environ["TMPDIR"] = folder
-        tempfile.tempdir = None  # find TMPDIR again
         for number in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGTERM):
             signal.signal(number, signal.SIG_DFL)
         code = 0
@@ -144,6 +145,22 @@ def become_worker(request: dict[str, Any], fds: list[int], host_pid: int) -> Non
         code = code or 1
     finally:
         os._exit(code)
+
+
+def recv_fds(sock: _socket.socket) -> tuple[bytes, list[int]]:
+    """One message and the descriptors that came with it (``socket.recv_fds``'s code)."""
+    fds = array("i")
+    data, ancillary, _flags, _address = sock.recvmsg(MAX_REQUEST, _socket.CMSG_LEN(
+        MAX_FDS * fds.itemsize))
+    for level, kind, payload in ancillary:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+    return data, list(fds)
+
+
+def send_fds(sock: _socket.socket, data: bytes, fds: list[int]) -> None:
+    """``socket.send_fds``'s code."""
+    sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array("i", fds))])
 
 
 def set_marker(value: str) -> None:
