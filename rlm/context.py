@@ -18,7 +18,10 @@ from typing import Any
 from rlm.errors import ContextError
 
 PREVIEW_CHARS = 500
-_CHUNK = 1 << 20
+# 64 K characters at a time: a copy of one chunk at most, and blocks small enough that
+# malloc reuses them (1 MB blocks raise glibc's mmap threshold and then stay on the heap:
+# 0.7 MB more for the rest of the process after writing a 100 MB context).
+_CHUNK = 1 << 16
 
 # How the worker loads a file: "text" (str), "bytes", "json" (list or dict).
 KINDS = ("text", "bytes", "json")

@@ -117,6 +117,11 @@ _ASCII_HEADER = sys.getsizeof("") - 1  # header of a compact ASCII str, then the
 _COMPACT_HEADER = sys.getsizeof("\xe9") - 2  # header of a compact non-ASCII str
 
 
+def ready() -> bool:
+    """Set up the C API now (the fork server's template does, for all its forks)."""
+    return _capi() is not None
+
+
 def _c() -> ctypes.PyDLL:
     api = _capi()
     assert api is not None, "read_text checks _capi() first"

@@ -27,35 +27,40 @@ import signal
 import sys
 from array import array
 
-from . import netguard, worker
+from . import netguard, readtext, worker
 from .protocol import MARKER_ENV
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-PRELOAD = ("re", "collections")  # what sandbox code imports most: free in a fork
-# (not tempfile: it would cache the template's folder; a worker imports it on first use)
+# Imported once here, shared by every fork, instead of copied into each worker that needs
+# them: what the worker imports late (a memory limit, an error's traceback, SHOW_VARS) and
+# what sandbox code imports most. Not tempfile: it would cache the template's folder.
+PRELOAD = ("resource", "traceback", "reprlib", "re", "collections")
 MAX_REQUEST = 64 * 1024
 MAX_FDS = 2  # a request brings the worker's protocol socket and log pipe
+PREFORK_AFTER = 2  # requests served before a middle is forked ahead of the next one
 
 
 def main(argv: list[str]) -> None:
     control_fd, host_pid = int(argv[0]), int(argv[1])
     os.set_inheritable(control_fd, False)
     netguard.libc()  # loaded once here, shared by every fork
+    readtext.ready()
     for name in PRELOAD:
         __import__(name)
     control = _socket.socket(fileno=control_fd)
     gc.collect()
     gc.freeze()  # the collector of a fork never walks (and so never copies) these pages
-    middle = Middle(control, host_pid)
     control.send(b'{"op":"ready"}')
+    middle, served = None, 0
     while True:
         message, fds = recv_fds(control)
         if not message:
             os._exit(0)  # the host closed its end (or died): nothing more to fork
         try:
+            middle = middle or Middle(control, host_pid)
             reply: dict[str, Any] = {"pid": middle.fork_worker(message, fds)}
         except Exception as exc:  # noqa: BLE001 - reported to the host, the template lives on
             reply = {"error": f"{type(exc).__name__}: {exc}"}
@@ -63,13 +68,19 @@ def main(argv: list[str]) -> None:
             for fd in fds:
                 os.close(fd)
         control.send(json.dumps(reply).encode())
-        middle = middle.next()
+        if middle is not None:
+            middle.finish()
+        served += 1
+        # A run's first worker is its root agent's; a second means children, which come
+        # in numbers: only then is a middle kept waiting (it costs ~1 MB while it waits).
+        middle = Middle(control, host_pid) if served >= PREFORK_AFTER else None
 
 
 class Middle:
-    """A process forked ahead of a request, waiting for it: it forks the worker, says its
-    pid and exits, so the worker is re-parented to the host. Forking it ahead keeps its own
-    start (copying pages, Python's after-fork work) off the request's path."""
+    """The process between the template and a worker: it waits for one request, forks the
+    worker, says its pid and exits, so the worker is re-parented to the host. Forked ahead
+    of a request, its own start (copying pages, Python's after-fork work: ~1.5 ms, most of
+    a request's time in the template) is off the request's path."""
 
     def __init__(self, control: _socket.socket, host_pid: int):
         self.control, self.host_pid = control, host_pid
@@ -94,11 +105,10 @@ class Middle:
             raise OSError("the worker could not be forked")
         return int(answer)
 
-    def next(self) -> Middle:
-        """Reap this one (it has exited, or is about to) and fork the next."""
+    def finish(self) -> None:
+        """Reap it: it has exited after its one request, or is about to."""
         self.socket.close()
         os.waitpid(self.pid, 0)
-        return Middle(self.control, self.host_pid)
 
     def _serve(self, sock: _socket.socket) -> None:
         try:

@@ -74,6 +74,7 @@ class Worker:
             self.ns.globals["context"] = read_context(msg.get("context"))
         except BaseException as exc:  # noqa: BLE001 - reported to the host as a load error
             reply["error"] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        netguard.trim_heap()  # the load's chunks: ~1 MB that would stay on the heap
         return reply
 
     def do_getvar(self, msg: dict[str, Any]) -> dict[str, Any]:
