@@ -153,6 +153,19 @@ def peak(samples: list[Sample], start: float, end: float) -> int | None:
     return max(picked) if picked else None
 
 
+def resting(samples: list[Sample], start: float, end: float) -> int | None:
+    """Median tree PSS (kB) while the tree rests between ``start`` and ``end`` (the model
+    thinking on the last request), or the last sample before ``end``. A sample is stamped
+    once all its processes are read, so one stamped just after ``start`` may hold readings
+    from before it: with the sandbox loading while the model thinks, the last sample
+    before a request can still see the context half loaded."""
+    picked = sorted(s.total_kb for s in window(samples, start + 0.005, end))
+    if picked:
+        return picked[len(picked) // 2]
+    last = at(samples, end)
+    return last.total_kb if last else None
+
+
 def at(samples: list[Sample], t: float) -> Sample | None:
     """The last sample at or before ``t``."""
     picked = [s for s in samples if s.t <= t]

@@ -172,9 +172,10 @@ def measure_needle(size: int) -> Callable[[Observed], dict]:
         base = procmem.before(obs.samples, run["t0"])
         if base is not None:
             top = procmem.peak(obs.samples, run["t0"], run["t1"])
-            loaded = procmem.at(obs.samples, root[-1]["arrival"]) if root else None
+            loaded = procmem.resting(obs.samples, root[-1]["arrival"], root[-1]["end"]) \
+                if root else None
             out["peak_mb"] = (top - base) * 1024 / MB if top else None
-            out["loaded_mb"] = (loaded.total_kb - base) * 1024 / MB if loaded else None
+            out["loaded_mb"] = (loaded - base) * 1024 / MB if loaded else None
             out["peak_x"] = out["peak_mb"] * MB / size if out["peak_mb"] else None
             out["loaded_x"] = out["loaded_mb"] * MB / size if out["loaded_mb"] else None
             rss0 = procmem.rss_before(obs.samples, run["t0"])
