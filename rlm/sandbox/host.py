@@ -24,6 +24,9 @@ from .process import WorkerProcess
 from .protocol import CALLS, encode
 
 GRACE = 0.5  # seconds a stopped action gets to send back what it printed
+# A sandbox without a pool has a private one: for a single worker, spawning it is quicker
+# than starting a template and then forking.
+PRIVATE_POOL_FORKS = False
 
 
 @dataclass
@@ -98,7 +101,7 @@ class Sandbox:
         """
         check_paths(config)
         sandbox = cls(source, config=config, handler=handler, label=label,
-                      pool=pool or SandboxPool(config, warm=0, fork_server=False),
+                      pool=pool or SandboxPool(config, warm=0, fork_server=PRIVATE_POOL_FORKS),
                       owns_pool=pool is None)
         sandbox._booting = asyncio.get_running_loop().create_task(sandbox._boot())
         sandbox._booting.add_done_callback(_retrieve)

@@ -175,7 +175,7 @@ class SandboxPool:
     async def _start(self, label: str, *, wait_ready: bool) -> WorkerProcess:
         procs.become_subreaper()
         marker = procs.marker(self.run_id, next(self._numbers))
-        if self._server is not None and self._server.failure is None:
+        if self.start_method == FORK:
             try:
                 worker, host_end, log_read = await self._fork(marker, label)
             except ForkServerGone:
@@ -188,6 +188,8 @@ class SandboxPool:
 
     async def _fork(self, marker: str, label: str) -> tuple[WorkerProcess, socket.socket, int]:
         assert self._server is not None
+        if self._server.failure is not None:
+            raise ForkServerGone(self._server.failure)
         since, folder = procs.ticks_now(), new_folder(label)
         try:
             answer, host_end, log_read = await self._server.fork(marker, folder)

@@ -140,6 +140,7 @@ def become_worker(request: dict[str, Any], fds: list[int], host_pid: int) -> Non
         os.dup2(log, 2)
         os.closerange(3, channel)  # the template's and middle's sockets among them
         os.closerange(channel + 1, os.sysconf("SC_OPEN_MAX"))
+        sys.argv[1:] = [str(channel), str(host_pid)]  # as a spawned worker's
         folder = request["folder"]
         os.chdir(folder)
         set_marker(request["marker"])

@@ -7,6 +7,15 @@ from pathlib import Path
 import pytest
 
 from rlm.context import ContextSource, prepare_context
+from rlm.sandbox import host
+
+
+@pytest.fixture(autouse=True, params=["spawn", "fork"])
+def start_method(request, monkeypatch) -> str:
+    """Every sandbox test runs twice: with a sandbox's private pool spawning its worker
+    (as shipped) and forking it from a template, as pools shared by a run do."""
+    monkeypatch.setattr(host, "PRIVATE_POOL_FORKS", request.param == "fork")
+    return request.param
 
 
 @pytest.fixture
