@@ -182,7 +182,7 @@ def test_keep_warm_reuses_a_started_worker_and_close_leaves_no_process():
     with RLM(client=ScriptedModel(reply), env={}, model="m", keep_warm=True) as rlm:
         for _ in range(3):
             pids.append(rlm.completion("pid?").answer)
-        assert not no_sandbox_left()  # a warm worker waits for the next run
+        assert not no_sandbox_left()  # the template waits for the next run
     assert no_sandbox_left()
     assert len(set(pids)) == 3  # each run still got its own (fresh) worker process
 

@@ -50,6 +50,7 @@ def test_a_tree_over_openai_http_has_the_right_shape_and_children_overlap(model_
     assert server.max_in_flight >= 2  # the batched children really ran at once
     assert result.usage.calls == len(server.chat_requests()) == 9
     assert result.usage.prompt_tokens > 0 and result.usage.cost_usd == 0
+    assert no_sandbox_left()  # five forked workers, their middles and the template
 
 
 @pytest.mark.parametrize("provider", ["ollama", "ollama_chat"])
