@@ -139,17 +139,13 @@ class SandboxPool:
             await asyncio.wait(list(self._forking), timeout=FORK_TIMEOUT)
         for worker in list(self._live):
             self.release(worker)
-        roots = frozenset(self._roots | {worker.pid for worker in self._live})
-        keep = roots | {self._server.pid} if self._server is not None else roots
-        sweep = asyncio.to_thread(procs.sweep, procs.marker(self.run_id), prefix=True,
-                                  roots=roots, keep=keep, since=self._since)
-        stopping = [self._server.close()] if self._server is not None else []
-        await asyncio.gather(sweep, *stopping, *self._teardowns, return_exceptions=True)
-        while self._teardowns:  # a worker that arrived for a caller that left meanwhile
+        if self._server is not None and self._server.pid:
+            self._roots.add(self._server.pid)  # its session: a middle that outlived it
+            await self._server.close()  # killed at once; reaped while the workers exit
+        while self._teardowns:  # each waits for its worker's exit (the sweep is below)
             await asyncio.gather(*list(self._teardowns), return_exceptions=True)
-        if self._roots - roots:
-            await asyncio.to_thread(procs.sweep, procs.marker(self.run_id), prefix=True,
-                                    roots=frozenset(self._roots - roots), since=self._since)
+        await asyncio.to_thread(procs.sweep, procs.marker(self.run_id), prefix=True,
+                                roots=frozenset(self._roots), since=self._since)
 
     def refill(self) -> None:
         """Start the template, and spare workers in the background until ``warm`` are
