@@ -2,8 +2,9 @@
 
 ``Sandbox.start(source, config=..., handler=...)`` starts (or takes a warm) worker and loads
 the context; ``run(code)`` runs one action; ``get_variable(name)`` reads a variable for a
-prose ``FINAL_VAR``; ``close()`` kills the worker's process group. ``SandboxPool`` keeps
-warm workers and, on ``close()``, makes sure no process of the run is left.
+prose ``FINAL_VAR``; ``close()`` kills the worker's process group. ``Sandbox.begin`` starts
+one in the background. ``SandboxPool`` forks its workers from a template process (or keeps
+spawned ones warm) and, on ``close()``, makes sure no process of the run is left.
 ``file_confinement(config)`` says which file confinement a sandbox would get here, without
 starting one. Not a security boundary: it keeps honest code from doing damage by accident.
 """

@@ -59,6 +59,7 @@ class ForkServer:
         self._ready: asyncio.Future[bool] | None = None
         self._waiting: deque[asyncio.Future[dict[str, Any]]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._spawning: asyncio.Task[None] | None = None
 
     @property
     def pid(self) -> int:
@@ -76,9 +77,11 @@ class ForkServer:
             ForkServerGone: it could not be started, or died before it was ready.
         """
         if self._ready is None:
+            if self.failure is not None:  # closed before it ever started
+                raise ForkServerGone(self.failure)
             self._loop = asyncio.get_running_loop()
             self._ready = self._loop.create_future()
-            self._loop.create_task(self._spawn())
+            self._spawning = self._loop.create_task(self._spawn())
         try:
             ok = await asyncio.wait_for(asyncio.shield(self._ready), READY_TIMEOUT)
         except TimeoutError:
@@ -122,6 +125,8 @@ class ForkServer:
         self._drop_control()
         if self._ready is not None and not self._ready.done():
             self._ready.set_result(False)
+        if self._spawning is not None:  # still spawning: it kills what it spawned
+            await asyncio.gather(self._spawning, return_exceptions=True)
         popen, self._popen = self._popen, None
         if popen is not None:
             popen.kill()  # idle between requests: nothing of value is lost
@@ -165,9 +170,9 @@ class ForkServer:
         pipe = os.fdopen(log_read, "rb", 0)
         try:
             await self._loop.connect_read_pipe(lambda: self.log, pipe)
-        except BaseException:
+        except Exception as exc:  # noqa: BLE001 - no log then, but say why it is unusable
             pipe.close()
-            raise
+            self._fail(f"the fork server's log could not be read ({exc})")
 
     def _on_readable(self) -> None:
         control = self._control

@@ -139,9 +139,10 @@ class SandboxPool:
             await asyncio.wait(list(self._forking), timeout=FORK_TIMEOUT)
         for worker in list(self._live):
             self.release(worker)
-        if self._server is not None and self._server.pid:
-            self._roots.add(self._server.pid)  # its session: a middle that outlived it
-            await self._server.close()  # killed at once; reaped while the workers exit
+        if self._server is not None:
+            if self._server.pid:
+                self._roots.add(self._server.pid)  # its session: a middle that outlived it
+            await self._server.close()  # killed at once (or never started); reaped
         while self._teardowns:  # each waits for its worker's exit (the sweep is below)
             await asyncio.gather(*list(self._teardowns), return_exceptions=True)
         await asyncio.to_thread(procs.sweep, procs.marker(self.run_id), prefix=True,

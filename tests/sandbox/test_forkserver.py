@@ -125,6 +125,14 @@ async def test_close_leaves_no_process_of_the_run_and_no_template(source):
     await child.close()
 
 
+@pytest.mark.parametrize("wait", [0, 0.002, 0.02])
+async def test_a_pool_closed_while_its_template_starts_leaves_no_process(wait):
+    pool = SandboxPool(CONFIG)  # starts its template in the background at once
+    await asyncio.sleep(wait)
+    await pool.close()
+    assert marked(pool.run_id) == []
+
+
 async def test_a_template_that_dies_makes_the_next_sandbox_start_by_spawning(source, caplog):
     pool = SandboxPool(CONFIG)
     try:
