@@ -48,9 +48,10 @@ class RLM:
         on_event: called with every event of every run (from the engine's thread).
         trace: path of a JSONL trace file to write for each run (``None``: no file).
         env: environment to read settings from (default ``os.environ``).
-        keep_warm: keep a started sandbox worker waiting between runs, so the next run (and
-            its first agent) starts without spawning a process. Those idle workers live
-            until ``close()`` (or the end of a ``with RLM(...)`` block, or the process).
+        keep_warm: keep the sandbox's template process waiting between runs, so the next
+            run's workers are forked at once instead of after starting a new interpreter.
+            It lives until ``close()`` (or the end of a ``with RLM(...)`` block, or the
+            process).
             Default ``False``: every process of a run is gone when the run returns.
         window_lookup: ``async (model) -> tokens | None``: each model's running window,
             instead of asking its server (``rlm.llm.windows``: Ollama's ``/api/show`` and
