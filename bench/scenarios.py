@@ -127,14 +127,16 @@ def measure_cold(obs: Observed) -> dict:
 
 
 def measure_child(obs: Observed) -> dict:
-    starts, teardowns = [], []
+    starts, teardowns, overheads = [], [], []
     for run in obs.runs:
         root = sorted(obs.in_run(run, "root"), key=lambda e: e["arrival"])
         child = sorted(obs.in_run(run, "child"), key=lambda e: e["arrival"])
         if len(root) >= 2 and child:
             starts.append(child[0]["arrival"] - root[0]["end"])
             teardowns.append(root[1]["arrival"] - child[-1]["end"])
+            overheads.append(root[1]["arrival"] - root[0]["end"] - model_time(child))
     return {"child_start_s": median(starts), "child_return_s": median(teardowns),
+            "child_overhead_s": median(overheads),
             "answer_ok": all(r["answer"].strip() == "c" for r in obs.runs)}
 
 
@@ -261,6 +263,11 @@ def all_scenarios(quick: bool = False, sizes_mb: list[float] | None = None,
                  "Ask a child. [[root]]",
                  {"root": [code("r = rlm_query('Say c. ' * 40)\nprint(r)"), final_code("r")],
                   "child": [final_code("'c'")]},
+                 measure_child, theirs_settings={"max_depth": 2}, repeat=repeat),
+        Scenario("child0", "child agent whose model answers at once: its sandbox's start "
+                 "cannot hide behind the model's time", "Ask a child. [[root]]",
+                 {"root": [code("r = rlm_query('Say c. ' * 40)\nprint(r)"), final_code("r")],
+                  "child": [final_code("'c'")], "latency_by": {"child:1": 0.0}},
                  measure_child, theirs_settings={"max_depth": 2}, repeat=repeat),
         Scenario("children4", "4 children in parallel (rlm_query_batched)",
                  "Ask four children. [[root]]",
