@@ -80,9 +80,9 @@ class Sandbox:
             SandboxError: the worker could not start or could not load the context.
             ConfigError: a path in ``config.read_paths``/``write_paths`` does not exist.
         """
-        sandbox = cls.begin(source, config=config, handler=handler, pool=pool, label=label)
+        sandbox = cls._new(source, config, handler, pool, label)
         try:
-            await sandbox._wait_booted()
+            await sandbox._boot()  # in this task: a spare the pool starts comes after
         except BaseException:
             await asyncio.shield(sandbox.close())
             raise
@@ -100,12 +100,17 @@ class Sandbox:
                 (checked now, not in the background).
         """
         check_paths(config)
-        sandbox = cls(source, config=config, handler=handler, label=label,
-                      pool=pool or SandboxPool(config, warm=0, fork_server=PRIVATE_POOL_FORKS),
-                      owns_pool=pool is None)
+        sandbox = cls._new(source, config, handler, pool, label)
         sandbox._booting = asyncio.get_running_loop().create_task(sandbox._boot())
         sandbox._booting.add_done_callback(_retrieve)
         return sandbox
+
+    @classmethod
+    def _new(cls, source: ContextSource | None, config: SandboxConfig, handler: Handler,
+             pool: SandboxPool | None, label: str) -> Sandbox:
+        return cls(source, config=config, handler=handler, label=label,
+                   pool=pool or SandboxPool(config, warm=0, fork_server=PRIVATE_POOL_FORKS),
+                   owns_pool=pool is None)
 
     async def __aenter__(self) -> Self:
         return self
