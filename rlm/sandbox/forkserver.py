@@ -100,7 +100,8 @@ class ForkServer:
         """
         await self.start()
         control = self._control
-        assert control is not None and self._loop is not None
+        if control is None or self._loop is None:  # died since it was ready
+            raise ForkServerGone(self.failure or "the fork server is gone")
         host_end, worker_end = socket.socketpair()
         log_read, log_write = os.pipe()
         answer = self._loop.create_future()

@@ -67,6 +67,7 @@ class SandboxPool:
         self._teardowns: set[asyncio.Task] = set()
         self._forking: set[asyncio.Future[dict[str, Any]]] = set()
         self._roots: set[int] = set()  # workers whose sweep is the last one's (``close``)
+        self._warming: asyncio.Task[None] | None = None
         self._closed = False
         why = cannot_fork() if fork_server else "fork_server=False"
         self._server = ForkServer(procs.marker(self.run_id, 0)) if why is None else None
@@ -155,7 +156,7 @@ class SandboxPool:
             return
         loop = asyncio.get_running_loop()
         if self._server is not None and not self._server.started:
-            loop.create_task(self.warm_up_server())
+            self._warming = loop.create_task(self.warm_up_server())  # kept: not collected
         while len(self._spare) < self.warm:
             self._spare.append(loop.create_task(self._start("warm", wait_ready=True)))
 
