@@ -75,11 +75,12 @@ def pss_kb(pid: int) -> int | None:
 
 @dataclass
 class Sample:
-    t: float                      # time.monotonic()
+    t: float                      # time.monotonic() once every process was read
     total_kb: int                 # PSS of the whole tree
     per_pid: dict[int, int] = field(default_factory=dict)      # PSS per process
     rss_kb: int = 0               # RSS of the whole tree
     hwm: dict[int, int] = field(default_factory=dict)          # VmHWM per process
+    began: float = 0.0            # time.monotonic() before the first process was read
 
 
 class Sampler:
@@ -108,6 +109,7 @@ class Sampler:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            began = time.monotonic()
             per_pid, rss, hwm = {}, 0, {}
             for pid in tree_pids(self.pid):
                 kb, status = pss_kb(pid), status_kb(pid)
@@ -117,12 +119,19 @@ class Sampler:
                     hwm[pid] = status[1]
             if per_pid:
                 self.samples.append(Sample(time.monotonic(), sum(per_pid.values()), per_pid,
-                                           rss, hwm))
+                                           rss, hwm, began))
             self._stop.wait(self.period)
 
 
 def window(samples: list[Sample], start: float, end: float) -> list[Sample]:
     return [s for s in samples if start <= s.t <= end]
+
+
+def read_within(samples: list[Sample], start: float, end: float) -> list[Sample]:
+    """Samples read entirely between ``start`` and ``end`` (none of their readings is
+    older than ``start``: a peak before the run, or before the driver reset VmHWM, stays
+    out)."""
+    return [s for s in samples if start <= s.began and s.t <= end]
 
 
 def before(samples: list[Sample], t: float, span: float = 0.15) -> int | None:
@@ -142,24 +151,24 @@ def peak_hwm(samples: list[Sample], start: float, end: float) -> int | None:
     (kB): an upper bound of the tree's simultaneous peak RSS that no sampling gap can
     miss, provided the measured process reset its own peak at ``start``."""
     best: dict[int, int] = {}
-    for s in window(samples, start, end + 0.5):
+    for s in read_within(samples, start, end + 0.5):
         for pid, kb in s.hwm.items():
             best[pid] = max(best.get(pid, 0), kb)
     return sum(best.values()) if best else None
 
 
 def peak(samples: list[Sample], start: float, end: float) -> int | None:
-    picked = [s.total_kb for s in window(samples, start, end)]
+    picked = [s.total_kb for s in read_within(samples, start, end)]
     return max(picked) if picked else None
 
 
 def resting(samples: list[Sample], start: float, end: float) -> int | None:
-    """Median tree PSS (kB) while the tree rests between ``start`` and ``end`` (the model
-    thinking on the last request), or the last sample before ``end``. A sample is stamped
-    once all its processes are read, so one stamped just after ``start`` may hold readings
-    from before it: with the sandbox loading while the model thinks, the last sample
-    before a request can still see the context half loaded."""
-    picked = sorted(s.total_kb for s in window(samples, start + 0.005, end))
+    """Median tree PSS (kB) of the samples read while the tree rests between ``start`` and
+    ``end`` (the model thinking on the last request), or the last sample before ``end``.
+    (The last sample before a request may hold readings from before the action that
+    needed the context: with the sandbox loading while the model thinks, it could still
+    see the context half loaded.)"""
+    picked = sorted(s.total_kb for s in read_within(samples, start, end))
     if picked:
         return picked[len(picked) // 2]
     last = at(samples, end)
