@@ -132,7 +132,7 @@ async def test_cancel_kills_every_sandbox_and_keeps_the_trace(tmp_path):
         ends = [line for line in lines if line["type"] == "RunFinished"]
         assert [end["status"] for end in ends] == ["cancelled"]
         await pilot.press("ctrl+n")
-        await wait_for(pilot, lambda: sandbox_pids() == [])
+        await wait_for(pilot, lambda: sandbox_pids(templates=True) == [])
 
 
 async def test_quit_during_a_run_asks_then_cancels_and_waits(tmp_path):
@@ -149,7 +149,7 @@ async def test_quit_during_a_run_asks_then_cancels_and_waits(tmp_path):
         await wait_for(pilot, lambda: app.handle.done.is_set())
         await pilot.pause(0.1)
     assert app.handle.done.is_set()
-    assert sandbox_pids() == []
+    assert sandbox_pids(templates=True) == []
 
 
 async def test_replay_rebuilds_the_same_tree_as_the_live_run(tmp_path):

@@ -79,11 +79,11 @@ async def test_a_follow_up_runs_in_the_same_session_and_each_turn_is_a_root(tmp_
         # ctrl+n: a new conversation; its sandbox is closed, the screen is clear.
         await pilot.press("ctrl+n")
         assert app.agent_tree.nodes == {} and app.conversation is None
-        await wait_for(pilot, lambda: sandbox_pids() == [])
+        await wait_for(pilot, lambda: sandbox_pids(templates=True) == [])
         await pilot.press(*"Count the words", "enter")
         await wait_run_end(pilot)
         assert len(requests) == 2 and [row[0] for row in tree_shape(app)] == ["0", "0.1"]
-    assert sandbox_pids() == []  # quitting closed the second conversation's sandbox
+    assert sandbox_pids(templates=True) == []  # quitting closed the second conversation's sandbox
 
 
 async def test_a_replay_of_a_conversation_shows_every_turn(tmp_path):

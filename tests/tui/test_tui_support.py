@@ -141,8 +141,9 @@ class Unreachable:
 
 
 # --- sandbox processes of this test process --------------------------------------------
-def sandbox_pids() -> list[int]:
-    """Live processes whose environment marks them as sandboxes started by this process."""
+def sandbox_pids(*, templates: bool = False) -> list[int]:
+    """Live sandbox workers started by this process (with ``templates``, also the pools'
+    fork-server templates: worker number 0 of a run, ``procs.marker``)."""
     mark = f"RLM_SANDBOX_RUN={os.getpid()}-".encode()
     pids = []
     for name in os.listdir("/proc"):
@@ -154,7 +155,10 @@ def sandbox_pids() -> list[int]:
         except OSError:
             continue
         state = stat.rsplit(")", 1)[-1].split()[0]
-        if mark in environ and state != "Z":
+        values = [item for item in environ.split(b"\0") if item.startswith(mark)]
+        if not values or state == "Z":
+            continue
+        if templates or not values[0].endswith(b".000000"):
             pids.append(int(name))
     return pids
 
