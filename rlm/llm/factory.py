@@ -76,7 +76,10 @@ def make_model(settings: Settings, *, deployments: Sequence[Deployment] = (),
         client = RouterModel(hosted, router_options=router_options,
                              api_base=settings.api_base, env=env, fallback=client)
     if local:
-        client = SpreadModel(local, fallback=client, env=env, timeouts=timeouts)
+        # A profile's [router] cooldown_time is also how long a failed local host rests.
+        rest = (router_options or {}).get("cooldown_time")
+        spread = {} if rest is None else {"cooldown": float(rest)}
+        client = SpreadModel(local, fallback=client, env=env, timeouts=timeouts, **spread)
     return client
 
 

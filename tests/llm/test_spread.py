@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+from rlm.config import Settings
+from rlm.llm.factory import make_model
 from rlm.llm.router import Deployment
 from rlm.llm.scripted import ScriptedModel
 from rlm.llm.spread import SpreadModel
@@ -63,3 +65,14 @@ def test_other_models_go_to_the_fallback(model_env):
         model = spread_over(a, slots=(1,))
         reply = asyncio.run(model.complete(ASK, model="ollama/other"))
     assert reply.text == "unused" and a.chat_requests() == []
+
+
+def test_a_profiles_cooldown_time_is_the_rest_of_a_local_host(model_env):
+    hosts = [Deployment("ollama/llama3", "ollama/llama3", f"http://127.0.0.1:{port}")
+             for port in (1, 2)]
+    settings = Settings.resolve(env={})
+    rested = make_model(settings, deployments=hosts, router_options={"cooldown_time": 2.5},
+                        env={})
+    default = make_model(settings, deployments=hosts, env={})
+    assert isinstance(rested, SpreadModel) and rested.cooldown == 2.5
+    assert isinstance(default, SpreadModel) and default.cooldown == 30.0
