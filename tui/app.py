@@ -52,6 +52,7 @@ from tui.widgets.bars import SettingsBar, TotalsBar
 from tui.widgets.result_panel import ResultPanel
 from tui.widgets.transcript import TranscriptView
 
+ASK = "Ask a question and press enter to run it…"  # the question box's placeholder
 
 class RLMApp(Commands, Feed, Replay, Fitting, App[None]):
     """The rlm terminal UI.
@@ -112,8 +113,7 @@ class RLMApp(Commands, Feed, Replay, Fitting, App[None]):
         self.agents_note = Static(NO_AGENTS, id="agents-note", classes="entry empty")
         self.transcript = TranscriptView(self.state_now, id="transcript")
         self.result_panel = ResultPanel(id="result")
-        self.question_box = Input(placeholder="Ask a question and press enter to run it…",
-                                  id="question")
+        self.question_box = Input(placeholder=ASK, id="question")
         self.question_box.cursor_blink = self.cursor_blink
         self.settings_bar = SettingsBar(id="settings")
         self.totals_bar = TotalsBar(id="totals")
@@ -213,7 +213,7 @@ class RLMApp(Commands, Feed, Replay, Fitting, App[None]):
         self.handle = self.bridge = None
         self._reset_view(RunState(self.clock))
         self.sub_title = ""
-        self.question_box.placeholder = "Ask a question and press enter to run it…"
+        self.question_box.placeholder = ASK
         self._show_totals()
 
     async def close_conversation(self) -> None:
