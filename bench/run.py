@@ -155,6 +155,7 @@ TUI_FIGURES = {  # bench_tui.py prints sentences; these are the numbers in them
     "first_frame_s": r"first frame: ([\d.]+) s from process start",
     "first_frame_from_import_s": r"s from process start, ([\d.]+) s from import",
     "bare_textual_first_frame_s": r"same widgets: ([\d.]+) s",
+    "first_frame_vs_bare": r"same widgets: .*?; ratio ([\d.]+)",
     "flood_events_per_s": r"events: ([\d,]+) events/s",
     "flood_ui_lag_max_ms": r"flood.*?ms median, ([\d.]+) ms at worst",
     "steady_emit_to_screen_p95_ms": r"p50, ([\d.]+) ms p95",
