@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
@@ -47,9 +48,11 @@ class TranscriptView(VerticalScroll):
         self._stream: Static | None = None
         self._at_bottom = True
 
+    def compose(self) -> ComposeResult:
+        yield Static(EMPTY, classes="entry empty")  # in the first frame: no second mount
+
     def on_mount(self) -> None:
         self.refresh_header()
-        self.mount(Static(EMPTY, classes="entry empty"))
 
     def show(self, agent: AgentNode | None, stream: Stream | None = None) -> None:
         """Show ``agent``'s whole transcript (or the empty note)."""
