@@ -24,6 +24,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
@@ -34,7 +35,13 @@ from tui.commands import KEYS, QUIT_WAIT, Commands
 from tui.context_check import check_context
 from tui.discovery import Discovery, discover_models
 from tui.feed import Feed
-from tui.layout import HORIZONTAL_BREAKPOINTS, TALL, VERTICAL_BREAKPOINTS, Fitting
+from tui.layout import (
+    HORIZONTAL_BREAKPOINTS,
+    TALL,
+    VERTICAL_BREAKPOINTS,
+    Fitting,
+    size_classes,
+)
 from tui.notices import end_notice, hint_for
 from tui.replay import Replay
 from tui.runner import (
@@ -107,6 +114,15 @@ class RLMApp(Commands, Feed, Replay, Fitting, App[None]):
         self._follow_timer: Timer | None = None
 
     # --- layout -------------------------------------------------------------------------
+    def get_default_screen(self) -> Screen:
+        screen = super().get_default_screen()
+        # Styled once for the first frame: the size classes before the first styling, and
+        # no focus but the question box's (on_mount: Textual's default would first focus
+        # the first focusable widget, the tree; two restyles more).
+        screen.add_class(*size_classes(*self.size), update=False)
+        screen.AUTO_FOCUS = ""
+        return screen
+
     def compose(self) -> ComposeResult:
         # Kept as attributes: the app's own queries would search a dialog when one is open.
         self.agent_tree = AgentTree(self.state_now, id="agents")

@@ -33,6 +33,16 @@ HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (WIDE, "-wide")]
 VERTICAL_BREAKPOINTS = [(0, "-short"), (TALL, "-tall")]
 
 
+def size_classes(width: int, height: int) -> tuple[str, str]:
+    """The classes the breakpoints give a screen of this size, as Textual picks them (the
+    largest breakpoint not above the size). The main screen gets them before its widgets
+    are first styled: given only at the first resize, they would style every widget twice.
+    """
+    def pick(size: int, breakpoints: list[tuple[int, str]]) -> str:
+        return max((b for b in breakpoints if size >= b[0]), default=breakpoints[0])[1]
+    return pick(width, HORIZONTAL_BREAKPOINTS), pick(height, VERTICAL_BREAKPOINTS)
+
+
 class Fitting(_App):
     """The app's side of fitting the terminal (mixed into ``RLMApp``)."""
 
