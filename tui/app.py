@@ -116,12 +116,9 @@ class RLMApp(Commands, Feed, Replay, Fitting, App[None]):
 
     # --- layout -------------------------------------------------------------------------
     def get_default_screen(self) -> Screen:
-        screen = super().get_default_screen()
-        # Styled once for the first frame: the size classes before the first styling, and
-        # no focus but the question box's (on_mount: Textual's default would first focus
-        # the first focusable widget, the tree; two restyles more).
+        # Styled once for the first frame: the size classes before the first styling.
+        screen = MainScreen(id="_default")
         screen.add_class(*size_classes(*self.size), update=False)
-        screen.AUTO_FOCUS = ""
         return screen
 
     def compose(self) -> ComposeResult:
@@ -339,6 +336,14 @@ class RLMApp(Commands, Feed, Replay, Fitting, App[None]):
             self.handle.cancel()
         if self.conversation is not None:
             self.conversation.close(timeout=10)
+
+
+class MainScreen(Screen[None]):
+    """The app's screen under the dialogs. The question box takes the focus (on_mount);
+    Textual's default would first focus the first focusable widget, the tree, and the
+    first frame would restyle both panes twice."""
+
+    AUTO_FOCUS = ""
 
 
 def _short(text: str, limit: int) -> str:
