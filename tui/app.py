@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, ComposeResult
@@ -29,12 +29,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
-from rlm import events as ev
-from rlm.tree import AgentNode
-from tui.bridge import EventBridge, RunEnded
 from tui.commands import KEYS, QUIT_WAIT, Commands
-from tui.context_check import check_context
-from tui.discovery import Discovery, discover_models
 from tui.feed import Feed
 from tui.layout import (
     HORIZONTAL_BREAKPOINTS,
@@ -44,21 +39,24 @@ from tui.layout import (
     size_classes,
 )
 from tui.notices import end_notice, hint_for
+from tui.render import Totals
 from tui.replay import Replay
-from tui.runner import (
-    Conversation,
-    EngineFactory,
-    RunHandle,
-    RunRequest,
-    default_engine,
-    new_trace_path,
-)
 from tui.settings import shown
-from tui.state import RunState
 from tui.widgets.agent_tree import NO_AGENTS, AgentTree
 from tui.widgets.bars import SettingsBar, TotalsBar
 from tui.widgets.result_panel import ResultPanel
 from tui.widgets.transcript import TranscriptView
+
+if TYPE_CHECKING:
+    from rlm import events as ev
+    from rlm.tree import AgentNode
+    from tui.bridge import EventBridge, RunEnded
+    from tui.discovery import Discovery
+    from tui.runner import Conversation, Engine, EngineFactory, RunHandle, RunRequest
+    from tui.state import RunState
+
+# The first frame shows no run: what runs one (the runner, the bridge, the run's state with
+# the engine's events and tree, discovery) is imported when first needed, not at start.
 
 ASK = "Ask a question and press enter to run it…"  # the question box's placeholder
 
@@ -72,8 +70,10 @@ class RLMApp(Commands, Feed, Replay, Fitting, App[None]):
         profile: a profile name or .toml file, as ``rlm run --profile``.
         settings: the other settings given as flags (``sub_model``, ``api_base``, ...).
         replay: a trace file to open instead of running anything (no model needed).
-        engine_factory: builds the engine for a ``RunRequest`` (tests: a scripted model).
-        discover: lists models for the model picker.
+        engine_factory: builds the engine for a ``RunRequest`` (tests: a scripted model;
+            ``None``: ``tui.runner.default_engine``).
+        discover: lists models for the model picker (``None``:
+            ``tui.discovery.discover_models``).
         clock: wall-clock time for elapsed times (tests: a fixed clock).
         trace_dir: where each conversation's trace is written (``None``: no trace).
         preload: import litellm in a background thread once the first frame is shown.
@@ -90,8 +90,8 @@ class RLMApp(Commands, Feed, Replay, Fitting, App[None]):
                  model: str | None = None, max_depth: int | None = None,
                  max_steps: int | None = None, profile: str | None = None,
                  settings: Mapping[str, Any] | None = None, replay: str | None = None,
-                 engine_factory: EngineFactory = default_engine,
-                 discover: Callable[[], Discovery] = discover_models,
+                 engine_factory: EngineFactory | None = None,
+                 discover: Callable[[], Discovery] | None = None,
                  clock: Callable[[], float] = time.time, trace_dir: str | Path | None = None,
                  preload: bool = False, cursor_blink: bool = True,
                  browse_root: str | Path = ".") -> None:
@@ -100,11 +100,12 @@ class RLMApp(Commands, Feed, Replay, Fitting, App[None]):
         self.context, self.model = context, model
         self.max_depth, self.max_steps = max_depth, max_steps
         self.profile, self.flags = profile, dict(settings or {})
-        self.engine_factory, self.discover = engine_factory, discover
+        self.engine_factory = engine_factory or _default_engine
+        self.discover = discover or _discover_models
         self.clock = clock
         self.trace_dir = Path(trace_dir) if trace_dir else None
         self.preload, self.cursor_blink, self.browse_root = preload, cursor_blink, browse_root
-        self.state = RunState(clock)
+        self._state: RunState | None = None  # made on first use (see ``state``)
         self.run_no = 0
         self.conversation: Conversation | None = None
         self.handle: RunHandle | None = None
@@ -165,6 +166,20 @@ class RLMApp(Commands, Feed, Replay, Fitting, App[None]):
     def running(self) -> bool:
         return self.handle is not None and not self.handle.done.is_set()
 
+    @property
+    def state(self) -> RunState:
+        """The conversation on screen. Made on first use: the first frame shows none, and
+        need not wait for the engine's events and tree to be imported."""
+        if self._state is None:
+            from tui.state import RunState
+
+            self._state = RunState(self.clock)
+        return self._state
+
+    @state.setter
+    def state(self, state: RunState) -> None:
+        self._state = state
+
     def state_now(self) -> float:
         return self.state.now()
 
@@ -183,6 +198,9 @@ class RLMApp(Commands, Feed, Replay, Fitting, App[None]):
             self.notify("Type a question first.", severity="warning")
             self.question_box.focus()
             return
+        from tui.context_check import check_context
+        from tui.runner import RunRequest
+
         check = check_context(self.context)
         if not check.ok:
             self._show_start_error("The context cannot be used", check.message,
@@ -192,6 +210,10 @@ class RLMApp(Commands, Feed, Replay, Fitting, App[None]):
                                   self.max_steps, self.profile, self.flags))
 
     def start_run(self, request: RunRequest) -> None:
+        from tui.bridge import EventBridge
+        from tui.runner import Conversation, RunHandle, new_trace_path
+        from tui.state import RunState
+
         if self.conversation is None:  # a new conversation: a fresh screen, a new trace
             self._reset_view(RunState(self.clock))
             trace = new_trace_path(self.trace_dir, self.clock()) if self.trace_dir else None
@@ -220,6 +242,8 @@ class RLMApp(Commands, Feed, Replay, Fitting, App[None]):
 
     def new_conversation(self) -> None:
         """Close the conversation (its sandbox, in the worker) and clear the screen."""
+        from tui.state import RunState
+
         conversation, self.conversation = self.conversation, None
         if conversation is not None:
             self.run_engine(conversation.close)
@@ -300,6 +324,9 @@ class RLMApp(Commands, Feed, Replay, Fitting, App[None]):
         self._show_totals()
 
     def _show_totals(self) -> None:
+        if self._state is None:  # nothing has run or been replayed yet
+            self.totals_bar.show(Totals(), self._phase())
+            return
         turns = len(self.state.roots)
         phase = self._phase() + (f" · {turns} turns" if turns > 1 else "")
         self.totals_bar.show(self.state.totals(), phase)
@@ -307,6 +334,8 @@ class RLMApp(Commands, Feed, Replay, Fitting, App[None]):
     def _phase(self) -> str:
         if self.running:
             return "running"
+        if self._state is None:
+            return "error" if self.start_error else "ready"
         if self.state.frozen_at is not None:
             return "replay"
         if self.start_error:
@@ -349,6 +378,20 @@ class MainScreen(Screen[None]):
 def _short(text: str, limit: int) -> str:
     words = " ".join(text.split())
     return words if len(words) <= limit else words[:limit - 1] + "…"
+
+
+def _default_engine(request: RunRequest) -> Engine:
+    """``tui.runner.default_engine`` (imported with the first question)."""
+    from tui.runner import default_engine
+
+    return default_engine(request)
+
+
+def _discover_models() -> Discovery:
+    """``tui.discovery.discover_models`` (imported when the model picker opens)."""
+    from tui.discovery import discover_models
+
+    return discover_models()
 
 
 def _preload_litellm() -> None:

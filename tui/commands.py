@@ -16,7 +16,6 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen, Screen
 
-from tui.context_check import ContextCheck
 from tui.widgets.agent_tree import AgentTree
 
 if TYPE_CHECKING:
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
 
     from textual.widgets import Input
 
+    from tui.context_check import ContextCheck
     from tui.discovery import Discovery
     from tui.runner import Conversation, RunHandle
     from tui.state import RunState

@@ -16,18 +16,15 @@ from typing import TYPE_CHECKING
 from textual.app import App
 from textual.widgets import Tree
 
-from rlm import events as ev
-from rlm.tree import AgentNode
-from tui.bridge import EngineEvents
 from tui.notices import agent_notice
-from tui.state import Applied
 
 if TYPE_CHECKING:
     from textual.timer import Timer
     from textual.widgets import Static
 
-    from tui.bridge import EventBridge
-    from tui.state import RunState
+    from rlm import events as ev
+    from tui.bridge import EngineEvents, EventBridge
+    from tui.state import Applied, RunState
     from tui.widgets.agent_tree import AgentTree
     from tui.widgets.transcript import TranscriptView
 
@@ -115,6 +112,8 @@ class Feed(_App):
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
         # (A mixin's @on handlers are not collected: this one goes by its name.)
+        from rlm.tree import AgentNode
+
         agent = event.node.data
         if event.control is not self.agent_tree or not isinstance(agent, AgentNode):
             return

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rlm.tree import AgentNode
+if TYPE_CHECKING:
+    from rlm.tree import AgentNode
 
 HINTS = {
     "ServerUnreachable": "Start Ollama (`ollama serve`) or set OLLAMA_HOST, then ctrl+r.",

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from rlm.tree import AgentNode
+if TYPE_CHECKING:
+    from rlm.tree import AgentNode
 
 # One mark per agent status of DESIGN (all single-cell glyphs), with its colour.
 STATUS_MARKS: dict[str, tuple[str, str]] = {

@@ -12,13 +12,12 @@ from typing import TYPE_CHECKING
 
 from textual.app import App
 
-from tui.state import RunState
-
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from textual.widgets import Input, Static
 
+    from tui.state import RunState
     from tui.widgets.agent_tree import AgentTree
     from tui.widgets.result_panel import ResultPanel
 
@@ -51,6 +50,7 @@ class Replay(_App):
         shows the same tree, labels and transcripts.
         """
         from rlm.trace import read_trace
+        from tui.state import RunState
 
         try:
             header, events = read_trace(path)

@@ -12,11 +12,14 @@ keeps compact figures. A figure is shown whole or not at all, never cut mid-numb
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from rlm.tree import AgentNode
 from tui.render import STATUS_MARKS, elapsed, human_seconds, human_tokens, short, status_mark
+
+if TYPE_CHECKING:
+    from rlm.tree import AgentNode
 
 TASK_ENOUGH = 24  # cells of task that make an agent recognisable: figures shrink first
 REASON_ENOUGH = 14  # cells of a failure's reason kept before the task is cut further

@@ -9,6 +9,7 @@ is a root of its own. The view follows the active agent until the user moves the
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rich.style import Style
 from rich.text import Text
@@ -16,8 +17,10 @@ from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from rlm.tree import AgentNode
 from tui.rows import agent_label
+
+if TYPE_CHECKING:
+    from rlm.tree import AgentNode
 
 NO_AGENTS = ("No agents yet. Type a question below and press enter: each agent it starts "
              "appears here, and the selected one's transcript beside it (f3 on a narrow "
@@ -25,7 +28,7 @@ NO_AGENTS = ("No agents yet. Type a question below and press enter: each agent i
              "every key.")
 
 
-class AgentTree(Tree[AgentNode]):
+class AgentTree(Tree["AgentNode"]):
     """Agents as a tree; the hidden root holds each turn's root agent."""
 
     BINDINGS = [

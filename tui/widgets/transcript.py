@@ -14,18 +14,22 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from rlm import events as ev
-from rlm.tree import AgentNode
-from tui.entries import render_event, stream_entry
 from tui.rows import agent_header
-from tui.state import Stream
-from tui.widgets.thinking import ThinkingBox
+
+if TYPE_CHECKING:
+    from rlm import events as ev
+    from rlm.tree import AgentNode
+    from tui.state import Stream
+
+# The entries (tui.entries, the engine's reply parser and its events) are imported with the
+# first one shown: the first frame shows none and does not wait for them.
 
 EMPTY = "No agent selected: what the selected agent thinks, runs and sees appears here."
 
@@ -98,11 +102,17 @@ class TranscriptView(VerticalScroll):
 
     def action_thinking(self) -> None:
         """Show all of every long thinking, or only their first lines."""
+        from tui.widgets.thinking import ThinkingBox
+
         self.thinking_expanded = not self.thinking_expanded
         for box in self.query(ThinkingBox):
             box.expanded = self.thinking_expanded
 
     def _boxes(self, event: ev.Event) -> list[Static]:
+        from rlm import events as ev
+        from tui.entries import render_event
+        from tui.widgets.thinking import ThinkingBox
+
         boxes: list[Static] = []
         if isinstance(event, ev.ModelReplied) and event.thinking.strip():
             boxes.append(ThinkingBox(event.thinking, expanded=self.thinking_expanded))
@@ -121,6 +131,8 @@ class TranscriptView(VerticalScroll):
         if self._stream is None:
             self._stream = Static(classes="entry stream")
             self.mount(self._stream)
+        from tui.entries import stream_entry
+
         self._stream.update(stream_entry(stream.step, stream.text, stream.thinking))
 
     def entry_texts(self) -> list[str]:
