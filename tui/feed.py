@@ -112,10 +112,8 @@ class Feed(_App):
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
         # (A mixin's @on handlers are not collected: this one goes by its name.)
-        from rlm.tree import AgentNode
-
-        agent = event.node.data
-        if event.control is not self.agent_tree or not isinstance(agent, AgentNode):
+        agent = event.node.data  # an AgentNode; None on the tree's hidden root
+        if event.control is not self.agent_tree or agent is None:
             return
         if agent.agent_id != self.transcript.agent_id:
             self.transcript.show(agent, self.state.stream_text(agent.agent_id))
