@@ -8,9 +8,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from tui.screens import DIALOGS
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """A question with yes / no; ``y`` and ``n`` (or escape) answer it."""
+
+    CSS_PATH = DIALOGS
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),

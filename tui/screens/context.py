@@ -11,10 +11,13 @@ from textual.screen import ModalScreen
 from textual.widgets import DirectoryTree, Input, Static
 
 from tui.context_check import ContextCheck, check_context
+from tui.screens import DIALOGS
 
 
 class ContextScreen(ModalScreen[ContextCheck | None]):
     """Returns the accepted ``ContextCheck`` (path ``None`` = no context), or ``None``."""
+
+    CSS_PATH = DIALOGS
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 

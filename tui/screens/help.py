@@ -15,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from tui.render import STATUS_MARKS, STATUS_WORDS
+from tui.screens import DIALOGS
 
 
 def keys_table(rows: list[tuple[str, str]]) -> Table:
@@ -44,6 +45,8 @@ def legend() -> Table:
 
 class HelpScreen(ModalScreen[None]):
     """Keys and marks; any of escape, q, f1 or ? closes it."""
+
+    CSS_PATH = DIALOGS
 
     BINDINGS = [Binding("escape,q,f1,question_mark", "dismiss", "Close")]
 

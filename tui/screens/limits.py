@@ -9,9 +9,13 @@ from textual.screen import ModalScreen
 from textual.validation import Integer
 from textual.widgets import Input, Label, Static
 
+from tui.screens import DIALOGS
+
 
 class LimitsScreen(ModalScreen[tuple[int | None, int | None] | None]):
     """Returns ``(max_depth, max_steps)`` (``None`` = the engine's default) or ``None``."""
+
+    CSS_PATH = DIALOGS
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 

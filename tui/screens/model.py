@@ -20,6 +20,7 @@ from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tui.discovery import Discovery, discover_models
+from tui.screens import DIALOGS
 
 AUTO = "(auto)"
 
@@ -31,6 +32,8 @@ class ModelsFound(Message):
 
 class ModelScreen(ModalScreen[str | None]):
     """Returns the chosen model string, ``""`` for automatic, or ``None`` (cancelled)."""
+
+    CSS_PATH = DIALOGS
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
