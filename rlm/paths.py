@@ -6,7 +6,6 @@ Nothing is created on import: folders are made when a file is about to be writte
 from __future__ import annotations
 
 import os
-import secrets
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +27,8 @@ def traces_dir(env: Mapping[str, str] | None = None) -> Path:
 def new_trace_path(env: Mapping[str, str] | None = None, *, now: float | None = None,
                    prefix: str = "run") -> Path:
     """A fresh trace file name, sortable by time: ``traces/run-20250101-120000-ab12.jsonl``."""
+    import secrets  # here: importing it (hashlib, OpenSSL) costs rlm-tui's first frame ~1.5 ms
+
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if now is None else now))
     return traces_dir(env) / f"{prefix}-{stamp}-{secrets.token_hex(2)}.jsonl"
 
