@@ -416,3 +416,23 @@ def test_a_waiting_call_shows_in_its_agents_row_with_the_seconds():
     assert agent_label(waiting, T0 + 13, width=120).plain.endswith("waiting for the model: 12 s")
     slot = node(waiting_since=T0, waiting_for="slot")
     assert "waiting for a slot of its server: 3 s" in agent_label(slot, T0 + 3, 120).plain
+
+
+def test_the_dotenv_file_is_read_only_where_there_is_one(monkeypatch, tmp_path):
+    import dotenv
+
+    import tui.app
+
+    folder = tmp_path / "pkg"
+    folder.mkdir()
+    if any((parent / ".env").exists() for parent in tmp_path.parents):
+        pytest.skip("a .env above the temporary folder")
+    calls: list[int] = []
+    monkeypatch.setattr(dotenv, "load_dotenv", lambda: calls.append(1))
+    monkeypatch.setattr(tui.app, "__file__", str(folder / "app.py"))
+    monkeypatch.chdir(folder)
+    tui.app._load_dotenv()
+    assert calls == []  # no .env where load_dotenv looks: not even imported in main
+    (tmp_path / ".env").write_text("RLM_MAX_STEPS=3\n")
+    tui.app._load_dotenv()
+    assert calls == [1]
