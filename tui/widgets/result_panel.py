@@ -9,7 +9,6 @@ full, never folded, as the user must read it to fix it.
 from __future__ import annotations
 
 from rich.text import Text
-from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Static
@@ -62,11 +61,15 @@ class ResultPanel(Vertical):
         self.short = False
         self.foldable = True  # an error is never folded
 
-    def compose(self) -> ComposeResult:
-        yield AnswerLine(id="result-line")
-        with VerticalScroll(id="result-body"):
-            yield Static(id="result-answer")
-        yield Static(id="result-meta")
+    def _parts(self) -> tuple[AnswerLine, Static, Static]:
+        """The folded line, the answer and the totals: mounted the first time the panel
+        shows something (hidden, they would still be styled for the first frame)."""
+        if not self.children:
+            body = VerticalScroll(id="result-body")
+            self.mount_all([AnswerLine(id="result-line"), body, Static(id="result-meta")])
+            body.mount(Static(id="result-answer"))
+        return (self.query_one(AnswerLine), self.query_one("#result-answer", Static),
+                self.query_one("#result-meta", Static))
 
     @property
     def folded(self) -> bool:
@@ -94,6 +97,7 @@ class ResultPanel(Vertical):
                     turn: int | None = None) -> None:
         """A finished (or replayed) turn: its answer, totals and trace."""
         self.answer = answer
+        line_box, answer_box, meta_box = self._parts()
         mark = STATUS_MARKS.get(status, ("", ""))[0]
         title = TITLES.get(status, status)
         if status == "limit" and limit_hit:
@@ -102,14 +106,14 @@ class ResultPanel(Vertical):
         body = Text(answer or "(no answer)", style="bold" if answer else "dim")
         if detail and status != "answered":
             body.append(f"\n{detail}", style="red" if status == "failed" else "dim")
-        self.query_one("#result-answer", Static).update(body)
+        answer_box.update(body)
         meta = Text(summary_line(totals), style="dim")
         meta.append(f"\ntrace  {trace}" if trace else "\nno trace written", style="dim")
         if answer:
             meta.append("   ·   ctrl+y copies the answer", style="dim italic")
-        self.query_one("#result-meta", Static).update(meta)
+        meta_box.update(meta)
         line = answer or (f"{title}: {detail}" if detail else title)
-        self.query_one(AnswerLine).show(status, line)
+        line_box.show(status, line)
         self._set_kind(status if status in TITLES else "note")
         self.fold, self.foldable = None, True
         self.fit(self.short)
@@ -117,9 +121,10 @@ class ResultPanel(Vertical):
     def show_error(self, title: str, message: str, hint: str = "") -> None:
         """A run that could not start or a trace that could not be read."""
         self.answer = ""
+        _, answer_box, meta_box = self._parts()
         self.border_title = f"✗ {title}"
-        self.query_one("#result-answer", Static).update(Text(message))
-        self.query_one("#result-meta", Static).update(Text(hint, style="dim"))
+        answer_box.update(Text(message))
+        meta_box.update(Text(hint, style="dim"))
         self._set_kind("error")
         self.fold, self.foldable = None, False
         self.fit(self.short)
