@@ -45,9 +45,6 @@ import tui.app
 
 
 class Probe(tui.app.RLMApp):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **{**kwargs, "cursor_blink": False})
-
     def run(self, **kwargs):
         return super().run(headless=True, size=(120, 36))
 
