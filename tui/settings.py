@@ -39,12 +39,14 @@ def resolve(profile: str | None, flags: Mapping[str, Any],
     return settings, loaded
 
 
-def shown(profile: str | None, flags: Mapping[str, Any]) -> Settings | None:
-    """What the settings bar shows: the flags and the profile over the defaults, leaving the
-    environment out (the bar must read the same on every machine); ``None`` if invalid."""
+def shown(profile: str | None, flags: Mapping[str, Any],
+          env: Mapping[str, str] | None = None) -> Settings | None:
+    """What the settings bar shows: the settings the next run will use (flags over the
+    profile over ``env``, default the environment, ``RLM_MODEL`` included); ``None`` if
+    they are invalid (the run will say why)."""
     from rlm.errors import ConfigError
 
     try:
-        return resolve(profile, flags, env={})[0]
+        return resolve(profile, flags, env)[0]
     except ConfigError:
         return None

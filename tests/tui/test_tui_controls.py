@@ -228,3 +228,13 @@ async def test_the_layout_follows_the_terminal_size(tmp_path):
         await pilot.resize_terminal(120, 36)
         await pilot.pause()
         assert panel.folded  # folded by f2: the choice holds at any size, until the next answer
+
+
+async def test_the_settings_bar_shows_the_model_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("RLM_MODEL", "ollama/llama3")  # as `RLM_MODEL=... rlm-tui`
+    monkeypatch.setenv("RLM_MAX_DEPTH", "3")
+    app = make_app("Find the magic number", trace_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert "model ollama/llama3" in app.settings_bar.text
+        assert "depth 3" in app.settings_bar.text
