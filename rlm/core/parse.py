@@ -29,6 +29,8 @@ _FINAL_ANSWER = re.compile(r"^[ \t*#>]*\**(?:Final[ _])?Answer\**\s*:\**[ \t]*",
 _FINAL_CALL = re.compile(r"\bFINAL\(", re.MULTILINE)
 _FINAL_VAR = re.compile(r"\bFINAL_VAR\(\s*['\"]?([A-Za-z_][A-Za-z0-9_]*)['\"]?\s*\)")
 _THOUGHT = re.compile(r"^[ \t*#]*Thought\s*:\**\s*", re.IGNORECASE)
+# The protocol's "Action:" label, on a line of its own before the code (not a thought).
+_ACTION_LABEL = re.compile(r"^[ \t*#]*Action\s*:\**[ \t]*$", re.MULTILINE | re.IGNORECASE)
 
 
 @dataclass
@@ -73,7 +75,7 @@ def cut_invented_observation(text: str) -> tuple[str, bool]:
 
 
 def _thought(prose: str) -> str:
-    head = _FINAL_ANSWER.split(prose, maxsplit=1)[0]
+    head = _ACTION_LABEL.sub("", _FINAL_ANSWER.split(prose, maxsplit=1)[0])
     return _THOUGHT.sub("", head.strip(), count=1).strip()
 
 

@@ -9,6 +9,15 @@ def test_repl_and_python_fences_are_both_code():
     assert reply.thought.startswith("look")
 
 
+def test_the_action_label_is_not_part_of_the_thought():
+    for label in ("Action:", "**Action:**", "action :"):
+        reply = parse_reply(f"Thought: look at the context.\n{label}\n```python\nprint(1)\n```")
+        assert reply.thought == "look at the context."
+    # "action" inside a sentence stays
+    assert parse_reply("Thought: the action: count\n```python\nprint(1)\n```").thought == (
+        "the action: count")
+
+
 def test_other_fences_are_not_code():
     reply = parse_reply("Thought: a table\n```text\nprint(1)\n```\n")
     assert reply.code_blocks == []
