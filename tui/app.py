@@ -355,7 +355,9 @@ class RLMApp(Commands, Feed, Replay, Fitting, App[None]):
 
     def _show_start_error(self, title: str, message: str, hint: str = "") -> None:
         self.start_error = message
-        self.notify(message, title=title, severity="error", timeout=10)
+        # The panel says what happened and what to do; a toast repeating it would cover
+        # the panel on a small screen (80x24) for as long as it shows.
+        self.notify(title, severity="error", timeout=5)
         self.result_panel.show_error(title, message, hint)
         self._show_totals()
 

@@ -211,7 +211,7 @@ async def test_an_error_before_the_run_is_shown_not_raised(tmp_path):
         assert panel.border_title == "✗ The run could not start"
         assert "Ollama is not running" in str(panel.query_one("#result-answer").content)
         assert "ollama serve" in str(panel.query_one("#result-meta").content)
-        assert any("Ollama is not running" in n.message for n in app._notifications)
+        assert [n.message for n in app._notifications] == ["The run could not start"]
         assert app.agent_tree.nodes == {}
         ended = [m for m in messages if isinstance(m, RunEnded)]
         assert ended[0].error_kind == "ServerUnreachable"
