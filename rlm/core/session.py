@@ -133,13 +133,14 @@ class Session:
     def subscribe(self, subscriber: ev.Subscriber) -> Callable[[], None]:
         """Receive every event of the next turns (from now on); returns the unsubscribe."""
         self._subscribers.append(subscriber)
-        removers = [self._live.bus.subscribe(subscriber)] if self._live else []
+        if self._live is not None:
+            self._live.bus.subscribe(subscriber)
 
         def unsubscribe() -> None:
             if subscriber in self._subscribers:
                 self._subscribers.remove(subscriber)
-            for remove in removers:
-                remove()
+            if self._live is not None:  # the bus it is on now (made after it subscribed?)
+                self._live.bus.unsubscribe(subscriber)
         return unsubscribe
 
     def recap(self) -> str:

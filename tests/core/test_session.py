@@ -38,6 +38,22 @@ def conversation(messages: list[dict], model: str) -> str:
     return code("print(context, '/', context_2 if 'context_2' in dir() else context_1)")
 
 
+def test_a_subscriber_removed_after_the_first_turn_hears_no_more(tmp_path):
+    # As `rlm chat` does for each question: subscribe, ask, unsubscribe. The first
+    # subscription comes before the session's bus exists.
+    model = ScriptedModel(conversation)
+    heard: list[list] = []
+    with RLM(model="scripted/m", client=model).session(CONTEXT) as chat:
+        for question in ("How many lines?", "Which is the longest?", "What came before?"):
+            events: list = []
+            unsubscribe = chat.subscribe(events.append)
+            chat.ask(question)
+            unsubscribe()
+            heard.append(events)
+    roots = [{e.agent_id for e in events} for events in heard]
+    assert roots == [{"0"}, {"1"}, {"2"}]  # each turn's events, once, to its own subscriber
+
+
 def test_a_second_question_uses_what_the_first_one_left(tmp_path):
     model = ScriptedModel(conversation)
     with RLM(model="scripted/m", client=model).session(CONTEXT, trace=tmp_path / "s.jsonl") \
