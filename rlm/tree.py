@@ -89,7 +89,8 @@ class TreeBuilder:
         self.root: AgentNode | None = None  # the first root; a session has one per turn
         self.roots: list[AgentNode] = []
         self.run_started: ev.RunStarted | None = None
-        self.run_finished: ev.RunFinished | None = None
+        self.run_finished: ev.RunFinished | None = None  # the last turn's, in a session
+        self.run_seconds = 0.0  # every turn's, in a session
 
     def __call__(self, event: ev.Event) -> None:
         with self._lock:
@@ -101,6 +102,7 @@ class TreeBuilder:
             return
         if isinstance(event, ev.RunFinished):
             self.run_finished = event
+            self.run_seconds += event.seconds
             return
         if isinstance(event, ev.AgentStarted):
             self._start(event)

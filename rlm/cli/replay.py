@@ -115,7 +115,8 @@ def _summary(header: dict[str, Any], builder: TreeBuilder, o: ReplayOptions) -> 
         lines.append(f"So far: {totals}")
     else:
         limit = f" (limit: {finished.limit_hit})" if finished.limit_hit else ""
-        lines.append(f"Status: {finished.status}{limit} in {finished.seconds:.1f} s; {totals}")
+        lines.append(f"Status: {finished.status}{limit} in {builder.run_seconds:.1f} s; "
+                     f"{totals}")
         if finished.error and finished.status != "answered":
             lines.append("Error: " + _text(finished.error, o.full, 300))
     if len(builder.roots) > 1:  # a session's trace: each turn's question and answer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -34,7 +35,7 @@ def test_two_questions_on_stdin_share_one_sandbox(model_env, tmp_path):
     context = tmp_path / "fruit.txt"
     context.write_text("pear\napple\nfig\n")
     trace = tmp_path / "chat.jsonl"
-    with OllamaServer(model) as server:
+    with OllamaServer(model, latency=0.15) as server:  # turns long enough to add up
         done = chat("How many lines?\n\n/tree\nWhich comes first?\n", "--context", str(context),
                     "--model", "ollama_chat/llama3", "--trace", str(trace),
                     env={"OLLAMA_HOST": server.url})
@@ -45,6 +46,10 @@ def test_two_questions_on_stdin_share_one_sandbox(model_env, tmp_path):
     replay = subprocess.run([sys.executable, "-m", "rlm.cli", "replay", str(trace)],
                             capture_output=True, text=True, timeout=60, cwd=REPO)
     assert "A conversation of 2 turns:" in replay.stdout
+    assert done.stderr.count("started at depth 0") == 2  # each turn's progress, once
+    turns = [json.loads(line)["seconds"] for line in trace.read_text().splitlines()
+             if '"type": "RunFinished"' in line]
+    assert f"in {sum(turns):.1f} s;" in replay.stdout  # both turns' time, not the last one's
     assert "1. How many lines? -> 3" in replay.stdout and "2. Which comes first? -> apple" \
         in replay.stdout
 
