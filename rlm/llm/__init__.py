@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 TokenCallback = Callable[[str], None]
 
@@ -71,3 +71,18 @@ class Model(Protocol):
     ) -> Completion:
         """Ask ``model`` for one reply; stream the reply's text to ``on_token`` when given."""
         ...
+
+
+class SyncComplete:
+    """``complete_sync`` for a client whose ``complete`` is async (mixed into the clients)."""
+
+    complete: Callable[..., Any]
+
+    def complete_sync(self, messages: list[dict], *, model: str, stop: Sequence[str] = (),
+                      max_tokens: int | None = None, on_token: TokenCallback | None = None,
+                      options: CallOptions | None = None) -> Completion:
+        """``complete`` for code without an event loop (not from inside a running loop)."""
+        import asyncio
+
+        return asyncio.run(self.complete(messages, model=model, stop=stop, max_tokens=max_tokens,
+                                         on_token=on_token, options=options))

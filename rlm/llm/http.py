@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from rlm.errors import ConfigError
-from rlm.llm import CallOptions, Completion, TokenCallback
+from rlm.llm import CallOptions, Completion, SyncComplete, TokenCallback
 from rlm.llm.failures import CallTimedOut, Target
 from rlm.llm.pool import Pool
 from rlm.llm.pricing import priced_completion
@@ -56,7 +56,7 @@ def supports(model: str, api_base: str | None = None) -> bool:
     return is_ollama(model) or (provider_of(model) in OPENAI_COMPATIBLE and bool(api_base))
 
 
-class DirectModel:
+class DirectModel(SyncComplete):
     """``rlm.llm.Model`` over direct HTTP for Ollama and OpenAI-compatible servers.
 
     Args:
@@ -107,13 +107,6 @@ class DirectModel:
         reply = await with_retries(attempt, target, self.retry, on_token)
         return priced_completion(model, messages, reply.text, reply.usage, base,
                                  time.monotonic() - started, thinking=reply.thinking)
-
-    def complete_sync(self, messages: list[dict], *, model: str, stop: Sequence[str] = (),
-                      max_tokens: int | None = None, on_token: TokenCallback | None = None,
-                      options: CallOptions | None = None) -> Completion:
-        """``complete`` for code without an event loop (not from inside a running loop)."""
-        return asyncio.run(self.complete(messages, model=model, stop=stop, max_tokens=max_tokens,
-                                         on_token=on_token, options=options))
 
     def api_base_for(self, model: str) -> str:
         """The server a call to ``model`` goes to (``OLLAMA_HOST`` as the rest of the model

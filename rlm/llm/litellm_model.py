@@ -8,7 +8,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from rlm.llm import CallOptions, Completion, TokenCallback
+from rlm.llm import CallOptions, Completion, SyncComplete, TokenCallback
 from rlm.llm.failures import CallTimedOut, Target, kind_of
 from rlm.llm.litellm_loader import load_litellm
 from rlm.llm.pricing import priced_completion
@@ -26,7 +26,7 @@ from rlm.llm.thinking import ThinkingFilter, split_thinking
 from rlm.llm.wire import WireReply
 
 
-class LiteLLMModel:
+class LiteLLMModel(SyncComplete):
     """The ``Model`` for every provider, through litellm.
 
     Each call checks the model string and the provider key first (a hosted model with no
@@ -74,13 +74,6 @@ class LiteLLMModel:
         reply = await with_retries(call.run, call.target, self.retry, on_token)
         return priced_completion(model, messages, reply.text, reply.usage, call.target.api_base,
                                  time.monotonic() - started, thinking=reply.thinking)
-
-    def complete_sync(self, messages: list[dict], *, model: str, stop: Sequence[str] = (),
-                      max_tokens: int | None = None, on_token: TokenCallback | None = None,
-                      options: CallOptions | None = None) -> Completion:
-        """``complete`` for code without an event loop (not from inside a running loop)."""
-        return asyncio.run(self.complete(messages, model=model, stop=stop, max_tokens=max_tokens,
-                                         on_token=on_token, options=options))
 
     def api_base_for(self, model: str) -> str | None:
         """The api base a call to ``model`` uses."""
