@@ -2,7 +2,7 @@
 
     uv run python bench/bench_tui.py [--runs 5] [--agents 1000] [--rate 500] [--first-frame]
 
-1. First frame: a fresh interpreter starts rlm-tui as a user does (``tui.app.main``) and
+1. First frame: a fresh interpreter starts rlm-tui as a user does (``tui.start.main``) and
    runs it headless until Textual's ``Ready`` (the first frame is on screen). Reported
    from process start (wall, as a user waits) and from the first import (in-process), next
    to a bare Textual app that draws the same first frame with Textual's own widgets (the
@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from rlm import events as ev  # noqa: E402
 
-# rlm-tui as a user starts it (``rlm-tui`` is ``tui.app.main``: its command line, .env and
+# rlm-tui as a user starts it (``rlm-tui`` is ``tui.start.main``: its command line, .env and
 # settings are read before the app is built), headless at 120x36, until Textual's ``Ready``.
 FIRST_FRAME = r"""
 import time
@@ -53,8 +53,9 @@ class Probe(tui.app.RLMApp):
         self.exit()
 
 
-tui.app.RLMApp = Probe
-tui.app.main([])
+tui.app.RLMApp = Probe  # tui.start.main builds the app it finds there
+import tui.start
+tui.start.main([])
 """
 
 # rlm-tui's first frame made of Textual's own widgets and nothing else: the same panes,

@@ -1,5 +1,5 @@
 """``python -m tui``: the same as ``rlm-tui``."""
 
-from tui.app import main
+from tui.start import main
 
 raise SystemExit(main())

@@ -11,12 +11,9 @@ run the real app with a scripted model.
 from __future__ import annotations
 
 import asyncio
-import gc
-import os
-import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,19 +22,12 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
 from tui.commands import KEYS, QUIT_WAIT, Commands
 from tui.feed import Feed
-from tui.layout import (
-    HORIZONTAL_BREAKPOINTS,
-    TALL,
-    VERTICAL_BREAKPOINTS,
-    Fitting,
-    size_classes,
-)
+from tui.layout import HORIZONTAL_BREAKPOINTS, TALL, VERTICAL_BREAKPOINTS, Fitting
 from tui.notices import end_notice, hint_for
 from tui.render import Totals
 from tui.replay import Replay
@@ -116,12 +106,6 @@ class RLMApp(Commands, Feed, Replay, Fitting, App[None]):
         self._follow_timer: Timer | None = None
 
     # --- layout -------------------------------------------------------------------------
-    def get_default_screen(self) -> Screen:
-        # Styled once for the first frame: the size classes before the first styling.
-        screen = MainScreen(id="_default")
-        screen.add_class(*size_classes(*self.size), update=False)
-        return screen
-
     def compose(self) -> ComposeResult:
         # Kept as attributes: the app's own queries would search a dialog when one is open.
         self.agent_tree = AgentTree(self.state_now, id="agents")
@@ -369,14 +353,6 @@ class RLMApp(Commands, Feed, Replay, Fitting, App[None]):
             self.conversation.close(timeout=10)
 
 
-class MainScreen(Screen[None]):
-    """The app's screen under the dialogs. The question box takes the focus (on_mount);
-    Textual's default would first focus the first focusable widget, the tree, and the
-    first frame would restyle both panes twice."""
-
-    AUTO_FOCUS = ""
-
-
 def _short(text: str, limit: int) -> str:
     words = " ".join(text.split())
     return words if len(words) <= limit else words[:limit - 1] + "…"
@@ -396,25 +372,6 @@ def _discover_models() -> Discovery:
     return discover_models()
 
 
-def _load_dotenv() -> None:
-    """``dotenv.load_dotenv()``, which looks for a .env up from this file's folder (from
-    the working folder when run interactively or under a debugger). Where neither has one
-    there is nothing to load, and python-dotenv is not imported: ~2 ms of the first frame.
-    """
-    starts = [os.path.dirname(os.path.abspath(__file__))]
-    try:
-        starts.append(os.getcwd())
-    except OSError:
-        pass
-    for start in starts:
-        for folder in (Path(start), *Path(start).parents):
-            if os.path.exists(folder / ".env"):
-                import dotenv
-
-                dotenv.load_dotenv()
-                return
-
-
 def _preload_litellm() -> None:
     """Import litellm while the user reads the first frame (it takes seconds)."""
     try:
@@ -423,37 +380,3 @@ def _preload_litellm() -> None:
         load_litellm()
     except Exception:  # a failed preload only means the first call loads it
         pass
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``rlm-tui`` and ``python -m tui``."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    from tui.args import parse_args, settings_flags
-
-    args = parse_args(argv)
-    if args.web:
-        from tui.web import serve
-
-        return serve(args)
-    _load_dotenv()
-    from rlm.errors import ConfigError
-    from rlm.paths import traces_dir
-    from tui.settings import resolve
-
-    try:  # a bad profile or value is a usage error, said before the screen opens
-        resolve(args.profile, {**settings_flags(args), "model": args.model,
-                               "max_depth": args.max_depth, "max_steps": args.max_steps})
-    except ConfigError as exc:
-        print(f"rlm-tui: {exc}", file=sys.stderr)
-        return 2
-
-    # Everything imported so far lives as long as the app: out of the collector's way, so
-    # that no full collection walks it while the first frame is built (one took ~15 ms of
-    # the first frame), nor in each full collection after.
-    gc.freeze()
-    app = RLMApp(args.question, context=args.context, model=args.model,
-                 max_depth=args.max_depth, max_steps=args.max_steps, profile=args.profile,
-                 settings=settings_flags(args), replay=args.replay, trace_dir=traces_dir(),
-                 preload=not args.replay)
-    app.run()
-    return app.return_code or 0

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from textual import events
 from textual.app import App
+from textual.screen import Screen
 from textual.widgets import Tree
 
 if TYPE_CHECKING:
@@ -52,6 +53,12 @@ class Fitting(_App):
         transcript: TranscriptView
         result_panel: ResultPanel
 
+    def get_default_screen(self) -> Screen:
+        # Styled once for the first frame: the size classes before the first styling.
+        screen = MainScreen(id="_default")
+        screen.add_class(*size_classes(*self.size), update=False)
+        return screen
+
     @property
     def narrow(self) -> bool:
         return self.size.width < WIDE
@@ -82,3 +89,11 @@ class Fitting(_App):
         # enter on an agent: on a narrow screen, read its transcript
         if self.narrow and event.node.data is not None:
             self.show_transcript_pane()
+
+
+class MainScreen(Screen[None]):
+    """The app's screen under the dialogs. The question box takes the focus (on_mount);
+    Textual's default would first focus the first focusable widget, the tree, and the
+    first frame would restyle both panes twice."""
+
+    AUTO_FOCUS = ""

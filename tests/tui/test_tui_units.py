@@ -357,7 +357,7 @@ def test_rlm_tui_takes_rlm_runs_flags_and_resolves_them_the_same_way(monkeypatch
 
 
 def test_a_bad_profile_is_a_usage_error_before_the_screen_opens(capsys):
-    from tui.app import main
+    from tui.start import main
 
     assert main(["--profile", "no-such-profile"]) == 2
     assert "Unknown profile 'no-such-profile'" in capsys.readouterr().err
@@ -421,7 +421,7 @@ def test_a_waiting_call_shows_in_its_agents_row_with_the_seconds():
 def test_the_dotenv_file_is_read_only_where_there_is_one(monkeypatch, tmp_path):
     import dotenv
 
-    import tui.app
+    import tui.start
 
     folder = tmp_path / "pkg"
     folder.mkdir()
@@ -429,10 +429,10 @@ def test_the_dotenv_file_is_read_only_where_there_is_one(monkeypatch, tmp_path):
         pytest.skip("a .env above the temporary folder")
     calls: list[int] = []
     monkeypatch.setattr(dotenv, "load_dotenv", lambda: calls.append(1))
-    monkeypatch.setattr(tui.app, "__file__", str(folder / "app.py"))
+    monkeypatch.setattr(tui.start, "__file__", str(folder / "start.py"))
     monkeypatch.chdir(folder)
-    tui.app._load_dotenv()
+    tui.start._load_dotenv()
     assert calls == []  # no .env where load_dotenv looks: not even imported in main
     (tmp_path / ".env").write_text("RLM_MAX_STEPS=3\n")
-    tui.app._load_dotenv()
+    tui.start._load_dotenv()
     assert calls == [1]
