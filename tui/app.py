@@ -308,25 +308,22 @@ class RLMApp(Commands, Feed, Replay, Fitting, App[None]):
         self._show_totals()
 
     def _show_totals(self) -> None:
-        if self._state is None:  # nothing has run or been replayed yet
-            self.totals_bar.show(Totals(), self._phase())
-            return
-        turns = len(self.state.roots)
+        state = self._state  # None: nothing has run or been replayed yet (the first frame)
+        turns = len(state.roots) if state else 0
         phase = self._phase() + (f" · {turns} turns" if turns > 1 else "")
-        self.totals_bar.show(self.state.totals(), phase)
+        self.totals_bar.show(state.totals() if state else Totals(), phase)
 
     def _phase(self) -> str:
+        state = self._state
         if self.running:
             return "running"
-        if self._state is None:
-            return "error" if self.start_error else "ready"
-        if self.state.frozen_at is not None:
+        if state is not None and state.frozen_at is not None:
             return "replay"
         if self.start_error:
             return "error"
-        if self.state.finished:
+        if state is not None and state.finished:
             return "finished"
-        return "running" if self.state.roots else "ready"
+        return "running" if state is not None and state.roots else "ready"
 
     def _show_settings(self) -> None:
         settings = shown(self.profile, {**self.flags, "model": self.model,
