@@ -18,8 +18,9 @@ from rlm.llm.providers import (
     is_ollama,
     model_name,
     needs_known_provider_check,
-    normalize_host,
     ollama_host,
+    ollama_server,
+    ollama_tagged,
     require_key,
 )
 
@@ -78,7 +79,7 @@ async def preflight(model: str, api_base: str | None = None,
 
         check_model_string(model, load_litellm().provider_list)
     if is_ollama(model):
-        await _check_ollama(model, normalize_host(api_base) if api_base else ollama_host(env))
+        await _check_ollama(model, ollama_server(api_base, env))
         return
     require_key(model, env, api_base)
     if api_base:
@@ -86,10 +87,9 @@ async def preflight(model: str, api_base: str | None = None,
 
 
 async def _check_ollama(model: str, host: str) -> None:
-    pulled = await alist_models(host)  # raises ServerUnreachable with `ollama serve`
+    pulled = await alist_models(host, with_details=False)  # ServerUnreachable: `ollama serve`
     name = model_name(model)
-    wanted = name if ":" in name else f"{name}:latest"
-    if not any(m.name in (name, wanted) for m in pulled):
+    if not any(m.name in (name, ollama_tagged(name)) for m in pulled):
         raise not_pulled(name, host)
 
 

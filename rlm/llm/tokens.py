@@ -87,7 +87,7 @@ def count_messages(messages: Iterable[dict], model: str | None = None) -> int:
 def count_digits(messages: Iterable[dict]) -> int:
     """Digits in the messages' text: ``cl100k_base`` packs up to three in a token, while
     Gemma's, Qwen's, Mistral's and Llama 2's tokenizers spend one token on each."""
-    return sum(sum(c.isdigit() for c in _text_of(m.get("content"))) for m in messages)
+    return sum(sum(map(str.isdigit, _text_of(m.get("content")))) for m in messages)
 
 
 def _text_of(content) -> str:
