@@ -63,7 +63,3 @@ def _quieten(litellm) -> None:
     for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
-
-def exceptions():
-    """litellm's exception module (loads litellm)."""
-    return load_litellm().exceptions

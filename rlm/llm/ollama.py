@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rlm.errors import ModelNotFound, ServerUnreachable
-from rlm.llm.providers import DEFAULT_OLLAMA_HOST, model_name, normalize_host
+from rlm.llm.providers import DEFAULT_OLLAMA_HOST, model_name, normalize_host, ollama_tagged
 from rlm.llm.providers import ollama_host as _host_from_env
 
 if TYPE_CHECKING:
@@ -175,7 +175,7 @@ async def describe(model: str, api_base: str | None = None) -> ModelFacts:
 async def model_size(model: str, api_base: str | None = None) -> int:
     """The pulled model's size in bytes (``/api/tags``), 0 when it is not listed."""
     name = model_name(model)
-    wanted = (name, name if ":" in name else f"{name}:latest")
+    wanted = (name, ollama_tagged(name))
     try:
         pulled = await alist_models(api_base, with_details=False)
     except ServerUnreachable:

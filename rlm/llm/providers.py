@@ -151,12 +151,23 @@ def ollama_host(env: Mapping[str, str]) -> str:
     return normalize_host(raw) if raw else DEFAULT_OLLAMA_HOST
 
 
+def ollama_server(api_base: str | None, env: Mapping[str, str] | None = None) -> str:
+    """The Ollama server a call goes to: the api base, else ``OLLAMA_HOST`` (``env``,
+    default ``os.environ``), as a URL."""
+    return normalize_host(api_base) if api_base else ollama_host(
+        os.environ if env is None else env)
+
+
+def ollama_tagged(name: str) -> str:
+    """An Ollama model name with its tag: a bare ``llama3`` is ``llama3:latest``."""
+    return name if ":" in name else f"{name}:latest"
+
+
 def local_server(model: str, api_base: str | None, env: Mapping[str, str] | None) -> str | None:
     """The local server a call to ``model`` goes to (Ollama, or an OpenAI-compatible server
     named by an api base), or ``None`` for a hosted provider."""
     if is_ollama(model):
-        return normalize_host(api_base) if api_base else ollama_host(
-            os.environ if env is None else env)
+        return ollama_server(api_base, env)
     if provider_of(model) in OPENAI_COMPATIBLE and api_base:
         return api_base.rstrip("/")
     return None

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from rlm.errors import ConfigError, MissingKey, ModelError, PromptTooLong
 from rlm.llm import CallOptions, Completion, Model, TokenCallback
 from rlm.llm.http import DirectModel, supports
-from rlm.llm.retry import Timeouts
+from rlm.llm.providers import is_ollama
+from rlm.llm.retry import StreamGuard, Timeouts
 from rlm.llm.router import Deployment
 
 COOLDOWN = 30.0  # seconds a failed host rests before it is tried again
@@ -114,7 +115,7 @@ class SpreadModel:
             return await self.fallback.complete(messages, model=model, stop=stop,
                                                 max_tokens=max_tokens, on_token=on_token,
                                                 options=options)
-        streamed = _Listener(on_token)
+        streamed = StreamGuard(on_token)
         tried: list[Host] = []
         while True:
             host = await self._take(group, tried)
@@ -127,7 +128,7 @@ class SpreadModel:
             except ModelError as exc:
                 self._rest(host, exc)
                 tried.append(host)
-                if streamed.heard or len(tried) == len(group.hosts):
+                if streamed.sent or len(tried) == len(group.hosts):
                     raise
                 continue
             finally:
@@ -189,23 +190,9 @@ class SpreadModel:
 def default_slots(deployment: Deployment) -> int:
     """Calls a host serves at once when its deployment does not say: Ollama's default of 1
     (``OLLAMA_NUM_PARALLEL``), 4 for other servers (llama.cpp's default slots)."""
-    return 1 if deployment.model.split("/", 1)[0] in ("ollama", "ollama_chat") else 4
+    return 1 if is_ollama(deployment.model) else 4
 
 
 def is_local_group(deployments: Sequence[Deployment]) -> bool:
     """True when every deployment is a local server the direct door serves."""
-    return all(supports(d.model, d.api_base) for d in deployments) and all(
-        d.api_base or d.model.startswith(("ollama/", "ollama_chat/")) for d in deployments)
-
-
-class _Listener:
-    """Forwards streamed tokens and remembers that some went out (no fail-over then)."""
-
-    def __init__(self, on_token: TokenCallback | None):
-        self.on_token = on_token
-        self.heard = False
-
-    def __call__(self, text: str) -> None:
-        self.heard = True
-        if self.on_token is not None:
-            self.on_token(text)
+    return all(supports(d.model, d.api_base) for d in deployments)

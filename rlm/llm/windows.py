@@ -25,8 +25,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from rlm.llm.providers import OPENAI_COMPATIBLE, is_ollama, model_name, normalize_host
-from rlm.llm.providers import ollama_host as _ollama_host
+from rlm.llm.providers import (
+    OPENAI_COMPATIBLE,
+    is_ollama,
+    model_name,
+    ollama_server,
+    ollama_tagged,
+    provider_of,
+)
 
 OLLAMA_DEFAULT_NUM_CTX = 4096   # Ollama's own default below 23 GiB of VRAM (since 0.6.7)
 MAX_DEFAULT_NUM_CTX = 32_768    # a bigger window costs memory and prompt time on a laptop
@@ -73,9 +79,9 @@ async def decide_window(model: str, *, api_base: str | None = None,
     env = os.environ if env is None else env
     asked = num_ctx_for(model, model_num_ctx or {}) or num_ctx
     if is_ollama(model):
-        host = normalize_host(api_base) if api_base else _ollama_host(env)
-        return await _ollama_window(model, host, asked, ollama_parallel(env))
-    provider = provider_of_model(model)
+        return await _ollama_window(model, ollama_server(api_base, env), asked,
+                                    ollama_parallel(env))
+    provider = provider_of(model)
     if provider in OPENAI_COMPATIBLE and api_base:
         found = await asyncio.to_thread(_server_window, model, api_base)
         if found is not None:
@@ -98,18 +104,9 @@ def num_ctx_for(model: str, table: Mapping[str, int]) -> int | None:
         return table[model]
     if not is_ollama(model):
         return None
-    wanted = _ollama_key(model)
+    wanted = ollama_tagged(model_name(model))
     return next((tokens for name, tokens in table.items()
-                 if is_ollama(name) and _ollama_key(name) == wanted), None)
-
-
-def _ollama_key(model: str) -> str:
-    name = model_name(model)
-    return name if ":" in name else f"{name}:latest"
-
-
-def provider_of_model(model: str) -> str:
-    return model.split("/", 1)[0] if "/" in model else ""
+                 if is_ollama(name) and ollama_tagged(model_name(name)) == wanted), None)
 
 
 def ollama_parallel(env: Mapping[str, str]) -> int:
@@ -227,12 +224,3 @@ def _get_json(url: str) -> dict | None:
         return None
     return data if isinstance(data, dict) else None
 
-
-async def trained_window(model: str, api_base: str | None = None,
-                         env: Mapping[str, str] | None = None) -> int | None:
-    """The model's trained window in tokens, or ``None`` when nobody can say.
-
-    Raises:
-        ServerUnreachable, ModelNotFound: Ollama cannot describe the model.
-    """
-    return (await decide_window(model, api_base=api_base, env=env)).trained
