@@ -32,8 +32,7 @@ from rlm.llm.providers import (
     check_model_string,
     is_ollama,
     model_name,
-    normalize_host,
-    ollama_host,
+    ollama_server,
     provider_of,
 )
 from rlm.llm.retry import RetryPolicy, Timeouts, default_backoff, with_retries
@@ -111,10 +110,10 @@ class DirectModel(SyncComplete):
     def api_base_for(self, model: str) -> str:
         """The server a call to ``model`` goes to (``OLLAMA_HOST`` as the rest of the model
         layer reads it: ``gpu-box`` means ``http://gpu-box:11434``)."""
-        if self.api_base:
-            return normalize_host(self.api_base) if is_ollama(model) else self.api_base
         if is_ollama(model):
-            return ollama_host(self.env)
+            return ollama_server(self.api_base, self.env)
+        if self.api_base:
+            return self.api_base
         raise ConfigError(f"{model} needs an api base for the direct door (an OpenAI-"
                           f"compatible server): set RLM_API_BASE or pass --api-base.")
 
