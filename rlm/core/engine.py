@@ -8,8 +8,9 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -159,10 +160,17 @@ class RLM:
     async def acompletion(self, prompt: str, context: Any = None, *,
                           trace: str | Path | None = None) -> RLMResult:
         """Async form of ``completion``."""
-        with self._lock:
-            self._starting += 1  # a cancel from now on stops this run, even before it runs
-        try:
+        with self._under_way():
             return await self._complete(prompt, context, trace)
+
+    @contextmanager
+    def _under_way(self) -> Iterator[None]:
+        """A run (or a session's turn) is starting or running: a cancel from now on stops
+        it, even before it runs; the last one to end clears the cancel for the next."""
+        with self._lock:
+            self._starting += 1
+        try:
+            yield
         finally:
             with self._lock:
                 self._starting -= 1
@@ -289,13 +297,8 @@ class RLM:
                      note=turn.note)
         if turn.on_root is not None:
             turn.on_root(root)
-        with self._lock:
-            self._starting += 1
-        try:
+        with self._under_way():
             return await self._turn(root, run, started_at, model, trace_path)
-        finally:
-            with self._lock:
-                self._starting -= 1
 
     async def _turn(self, root: Agent, run: Run, started_at: float, model: str,
                     trace_path: str | None) -> RLMResult:

@@ -54,6 +54,22 @@ def test_a_subscriber_removed_after_the_first_turn_hears_no_more(tmp_path):
     assert roots == [{"0"}, {"1"}, {"2"}]  # each turn's events, once, to its own subscriber
 
 
+def test_a_cancel_as_a_turn_ends_does_not_cancel_the_next_turn():
+    # The turn's RunFinished subscribers run after its root ended, while the turn is still
+    # under way: a cancel then is for that turn, not the next one.
+    model = ScriptedModel(conversation)
+    with RLM(model="scripted/m", client=model).session(CONTEXT) as chat:
+        def cancel_at_the_end(event) -> None:
+            if type(event).__name__ == "RunFinished":
+                chat.cancel()
+        unsubscribe = chat.subscribe(cancel_at_the_end)
+        first = chat.ask("How many lines?")
+        unsubscribe()
+        second = chat.ask("Which is the longest?")
+    assert (first.status, second.status) == ("answered", "answered")
+    assert second.answer == "banana split"
+
+
 def test_a_second_question_uses_what_the_first_one_left(tmp_path):
     model = ScriptedModel(conversation)
     with RLM(model="scripted/m", client=model).session(CONTEXT, trace=tmp_path / "s.jsonl") \
