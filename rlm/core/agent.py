@@ -173,14 +173,16 @@ class Agent:
         def count(messages: list[dict]) -> int:
             return prompt_tokens(messages, self.model, factor)
 
-        if self.history.needs_fold(count, limit):
-            folded = self.history.fold(count, limit)
+        tokens = count(self.messages)  # once: counting a long chat takes milliseconds
+        if self.history.needs_fold(tokens, limit):
+            folded = self.history.fold(count, limit, tokens)
             if folded is not None:
+                tokens = folded.tokens_after
                 await self.store_history()
                 self.emit(ev.HistoryFolded, step=step, steps=folded.steps,
                           tokens_before=folded.tokens_before, tokens_after=folded.tokens_after,
                           window=window.running or 0)
-        if count(self.messages) > limit:
+        if tokens > limit:
             self.history.shrink_last(count, limit)
 
     async def store_history(self) -> None:

@@ -92,13 +92,15 @@ class History:
                 f"example print({VARIABLE}[-1]['output'][:500]).]")
 
     # --- keeping within the window ------------------------------------------------------
-    def needs_fold(self, count: Counter, limit: int) -> bool:
-        return len(self.turns) > 1 and count(self.messages()) > FOLD_AT * limit
+    def needs_fold(self, tokens: int, limit: int) -> bool:
+        """Whether a chat of ``tokens`` (``count(messages())``) is due for a fold."""
+        return len(self.turns) > 1 and tokens > FOLD_AT * limit
 
-    def fold(self, count: Counter, limit: int) -> Folded | None:
+    def fold(self, count: Counter, limit: int, before: int | None = None) -> Folded | None:
         """Move the oldest turns out, in one step, until the chat takes at most
-        ``KEEP_SHARE`` of ``limit`` (or only the newest turn is left)."""
-        before = count(self.messages())
+        ``KEEP_SHARE`` of ``limit`` (or only the newest turn is left). ``before``: the
+        chat's tokens now, when the caller has counted them."""
+        before = count(self.messages()) if before is None else before
         moved: list[Turn] = []
         while len(self.turns) > 1 and (not moved or count(self.messages()) > KEEP_SHARE * limit):
             turn = self.turns.pop(0)
