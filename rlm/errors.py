@@ -45,7 +45,15 @@ class MissingKey(ModelError):
 
 
 class PromptTooLong(ModelError):
-    """A prompt does not fit its model's running window, even after folding the history."""
+    """A prompt does not fit its model's running window, even after folding the history.
+
+    ``tokens`` (our count), ``limit`` (the most the prompt may take) and ``running`` (the
+    model's window) say by how much, when the engine checked it before sending."""
+
+    def __init__(self, message: str, *, model: str | None = None, tokens: int = 0,
+                 limit: int = 0, running: int = 0):
+        super().__init__(message, model=model)
+        self.tokens, self.limit, self.running = tokens, limit, running
 
 
 class ProviderError(ModelError):

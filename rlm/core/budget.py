@@ -29,19 +29,26 @@ OBSERVATION_SHARE = 0.25  # one observation takes at most this share of the wind
 WindowLookup = Callable[[str], Awaitable[int | None]]
 
 
-def prompt_tokens(messages: list[dict], model: str | None, factor: float = 1.0) -> int:
-    """Tokens the server may count for ``messages``: our count, plus two more for every
-    three digits (a tokenizer may spend one token per digit where ``cl100k_base`` packs
-    three: measured 2.3x on lists of numbers with Gemma's), times ``MARGIN`` or what the
-    server's own counts showed (``factor``), plus the chat template's tokens."""
-    raw = count_messages(messages, model) + math.ceil(count_digits(messages) * 2 / 3)
-    return math.ceil(raw * max(MARGIN, factor)) + PER_MESSAGE * len(messages)
+def content_tokens(messages: list[dict], model: str | None) -> int:
+    """Our count of the messages' text, plus two more for every three digits (a tokenizer
+    may spend one token per digit where ``cl100k_base`` packs three: measured 2.3x on lists
+    of numbers with Gemma's). The costly part of a count: the others take it as ``content``
+    when the caller has it."""
+    return count_messages(messages, model) + math.ceil(count_digits(messages) * 2 / 3)
 
 
-def raw_tokens(messages: list[dict], model: str | None) -> int:
+def prompt_tokens(messages: list[dict], model: str | None, factor: float = 1.0,
+                  content: int | None = None) -> int:
+    """Tokens the server may count for ``messages``: ``content_tokens`` times ``MARGIN`` or
+    what the server's own counts showed (``factor``), plus the chat template's tokens."""
+    content = content_tokens(messages, model) if content is None else content
+    return math.ceil(content * max(MARGIN, factor)) + PER_MESSAGE * len(messages)
+
+
+def raw_tokens(messages: list[dict], model: str | None, content: int | None = None) -> int:
     """``prompt_tokens`` before the margins: what a server's count is compared with."""
-    return (count_messages(messages, model) + math.ceil(count_digits(messages) * 2 / 3)
-            + PER_MESSAGE * len(messages))
+    content = content_tokens(messages, model) if content is None else content
+    return content + PER_MESSAGE * len(messages)
 
 
 def reply_room(window: Window, settings: Settings) -> int | None:
@@ -92,10 +99,12 @@ class Windows:
         counted more than ``MARGIN`` allows for)."""
         return self.factors.get(model, 1.0)
 
-    def learn(self, model: str, messages: list[dict], server_tokens: int) -> None:
+    def learn(self, model: str, messages: list[dict], server_tokens: int,
+              content: int | None = None) -> None:
         """Compare a server's count of a whole prompt with ours; keep the worst ratio (a
-        server that reused a cached prefix counts less, and teaches nothing)."""
-        ours = raw_tokens(messages, model)
+        server that reused a cached prefix counts less, and teaches nothing). ``content``:
+        the prompt's ``content_tokens`` when the caller has counted them."""
+        ours = raw_tokens(messages, model, content)
         if ours and server_tokens > ours * MARGIN:
             self.factors[model] = max(self.factor(model), server_tokens / ours * 1.05)
 

@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING
 from rlm import events as ev
 from rlm.config import Settings
 from rlm.context import ContextSource
-from rlm.core.budget import Windows, prompt_limit, prompt_tokens, reply_room
-from rlm.core.fit import FitChecker
+from rlm.core.budget import Windows, content_tokens, prompt_limit, prompt_tokens, reply_room
 from rlm.core.tools import Tools
 from rlm.core.waiting import WaitCallback, Watch
 from rlm.errors import LimitReached, PromptTooLong
@@ -106,7 +105,6 @@ class Run:
         self.root_id = root_id  # a session's turns are roots 0, 1, 2 ...
         self.tools = tools or Tools({})
         self.windows = windows or Windows(settings, env)
-        self.fit = FitChecker(self.windows, settings)
         self._servers: dict[str, asyncio.Semaphore] = {}
         self.agent_tasks: dict[str, asyncio.Future] = {}  # child agents running now, by id
         self.stopped: set[str] = set()  # agents the user stopped (with what is under them)
@@ -185,16 +183,16 @@ class Run:
             PromptTooLong: the prompt and the reply's room do not fit the model's window.
         """
         window = await self.windows.get(model)
-        self._check_fits(messages, model, window)
+        content = self._check_fits(messages, model, window)
         watch = Watch(on_wait)
         options = self.call_options(model, window, watch.heard(on_thinking))
         async with watch:
             return await self._call(messages, model, stop, watch.heard(on_token), options,
-                                    window, grace, watch)
+                                    window, grace, watch, content)
 
     async def _call(self, messages: list[dict], model: str, stop: Sequence[str],
                     on_token: TokenCallback | None, options: CallOptions, window: Window,
-                    grace: float | None, watch: Watch) -> Completion:
+                    grace: float | None, watch: Watch, content: int | None) -> Completion:
         async with self._server_slot(model, window), self.limiter:
             watch.reason = "reply"
             remaining = self.remaining()
@@ -216,7 +214,7 @@ class Run:
             self.usage.record(completion.model or model, completion.prompt_tokens,
                               completion.completion_tokens, completion.cost_usd)
         if completion.server_counted:
-            self.windows.learn(model, messages, completion.prompt_tokens)
+            self.windows.learn(model, messages, completion.prompt_tokens, content)
         return completion
 
     def call_options(self, model: str, window: Window,
@@ -229,17 +227,22 @@ class Run:
                            keep_alive=self.settings.keep_alive if is_ollama(model) else None,
                            on_thinking=on_thinking)
 
-    def _check_fits(self, messages: list[dict], model: str, window: Window) -> None:
+    def _check_fits(self, messages: list[dict], model: str, window: Window) -> int | None:
+        """Raise ``PromptTooLong`` when the prompt does not fit; else its ``content_tokens``
+        (``None``: not counted, the window is unknown)."""
         limit = prompt_limit(window, self.settings)
         if limit is None or window.running is None:
-            return
-        tokens = prompt_tokens(messages, model, self.windows.factor(model))
+            return None
+        content = content_tokens(messages, model)
+        tokens = prompt_tokens(messages, model, self.windows.factor(model), content)
         if tokens > limit:
             raise PromptTooLong(
                 f"The next prompt to {model} needs about {tokens:,} tokens, but the model runs "
                 f"at {window.running:,} ({window.source}) and {window.running - limit:,} are "
                 f"kept for its reply. Give it a larger window (RLM_NUM_CTX, or num_ctx in "
-                f"a profile), or lower reply_max_tokens.", model=model)
+                f"a profile), or lower reply_max_tokens.", model=model, tokens=tokens,
+                limit=limit, running=window.running)
+        return content
 
     def _server_slot(self, model: str, window: Window) -> AbstractAsyncContextManager[object]:
         """Calls to one server wait here for a slot it can serve, so a large fan-out queues

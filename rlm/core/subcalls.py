@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from rlm import events as ev
 from rlm.context import ContextSource, describe, prepare_context
 from rlm.core.run import Outcome
-from rlm.errors import LimitReached, RLMError
+from rlm.errors import LimitReached, PromptTooLong, RLMError
 
 if TYPE_CHECKING:
     from rlm.core.agent import Agent
@@ -101,17 +101,14 @@ class SubCalls:
         order = order or {}
         model = model or self.run.settings.query_model or self.agent.model
         started = time.monotonic()
-        refusal = await self.run.fit.check(model, prompt)
-        if refusal:
-            self._emit_sub("llm_query", prompt, model, error=refusal, started=started, **order)
-            return refusal
         try:
             completion = await self.run.ask([{"role": "user", "content": prompt}], model=model,
                                             on_wait=self.agent.waiting(self.agent.steps, model))
         except (RLMError, LimitReached) as exc:
-            self._emit_sub("llm_query", prompt, model, error=str(exc), started=started,
-                           **order)
-            return f"[llm_query failed: {exc}]"
+            refusal = _refusal(prompt, model, exc) if isinstance(exc, PromptTooLong) else None
+            self._emit_sub("llm_query", prompt, model, error=refusal or str(exc),
+                           started=started, **order)
+            return refusal or f"[llm_query failed: {exc}]"
         self._emit_sub("llm_query", prompt, model, answer=completion.text, started=started,
                        prompt_tokens=completion.prompt_tokens,
                        completion_tokens=completion.completion_tokens,
@@ -197,3 +194,17 @@ def _describe_file(kind: str, path: Path) -> dict[str, Any]:
     else:
         info = describe(path.read_bytes()[:500], size=path.stat().st_size)
     return info
+
+
+def _refusal(prompt: str, model: str, exc: PromptTooLong) -> str | None:
+    """What sandbox code reads for an ``llm_query`` prompt that ``Run.ask`` found too long
+    for its model (``None`` when it did not count it): Ollama would cut it silently
+    (llama.cpp and vLLM refuse it), and the answer would read fine and be wrong."""
+    if not exc.tokens:
+        return None
+    # Characters per chunk at this text's own rate, with a quarter of the room to spare.
+    chunk = max(1, int(len(prompt) * exc.limit / max(exc.tokens, 1) * 3 / 4))
+    return (f"[llm_query refused: the prompt is about {exc.tokens:,} tokens but {model} runs "
+            f"at {exc.running:,} (room for a {exc.limit:,}-token prompt and the reply). "
+            f"Split the text into smaller chunks (for example {chunk:,} characters each) "
+            f"and use llm_query_batched.]")
