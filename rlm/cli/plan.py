@@ -163,3 +163,18 @@ async def preflight_all(plan: Plan, models: list[str]) -> list[str]:
             raise errors[0]
         warnings += [f"one deployment of {model} is not usable: {e}" for e in errors]
     return warnings
+
+
+def make_engine(plan: Plan, on_event: Any = None) -> tuple[Any, list[str]]:
+    """The ``RLM`` of a plan, and the warnings of its checks: the models resolved, a
+    profile's deployments checked (the engine preflights only the models it calls itself),
+    the profile's tools given to it. Blocking (``asyncio.run``)."""
+    import asyncio
+
+    from rlm import RLM
+
+    models = resolve_models(plan)
+    warnings = asyncio.run(preflight_all(plan, models)) if plan.client is not None else []
+    rlm = RLM(client=plan.client, on_event=on_event, trace=plan.trace, settings=plan.settings,
+              tools=plan.profile.tools if plan.profile else None)
+    return rlm, warnings

@@ -10,7 +10,7 @@ import threading
 from typing import Any, Self
 
 from rlm.cli.main import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_NO_ANSWER, EXIT_OK, fail
-from rlm.cli.plan import Plan, make_plan, preflight_all, resolve_models
+from rlm.cli.plan import Plan, make_engine, make_plan
 from rlm.errors import ConfigError, ContextError, ModelError, RLMError
 
 
@@ -39,18 +39,12 @@ def exit_code_for(error: RLMError) -> int:
 
 # --- the run ----------------------------------------------------------------------------
 def execute(plan: Plan, args) -> int:
-    import asyncio
-
-    from rlm import RLM
     from rlm.cli.progress import Progress
 
-    models = resolve_models(plan)
-    if plan.client is not None:  # the engine preflights only the models it calls itself
-        for warning in asyncio.run(preflight_all(plan, models)):
-            print(f"rlm: warning: {warning}", file=sys.stderr)
     progress = None if args.quiet else Progress(sys.stderr, verbose=args.verbose)
-    rlm = RLM(client=plan.client, on_event=progress, trace=plan.trace, settings=plan.settings,
-              tools=plan.profile.tools if plan.profile else None)
+    rlm, warnings = make_engine(plan, on_event=progress)
+    for warning in warnings:
+        print(f"rlm: warning: {warning}", file=sys.stderr)
     for note in plan.notes:
         if progress is not None:
             progress.note(f"rlm: {note}")

@@ -20,7 +20,7 @@ from typing import Any, TypedDict
 import anyio
 
 from rlm import events as ev
-from rlm.cli.plan import FLAG_SETTINGS, make_plan, preflight_all, resolve_models
+from rlm.cli.plan import FLAG_SETTINGS, make_engine, make_plan
 from rlm.cli.progress import plural, short
 from rlm.errors import ConfigError
 
@@ -64,8 +64,6 @@ def prepare(task: Task):
     Raises:
         RLMError: bad settings, context or model (the message says what to do).
     """
-    from rlm import RLM
-
     if task.context_path and task.context_text is not None:
         raise ConfigError("Give the context as context_path or as context_text, not both.")
     args = Namespace(question=task.question, prompt_file=None, context=task.context_path,
@@ -78,10 +76,7 @@ def prepare(task: Task):
         plan.settings = dataclasses.replace(plan.settings, **limits)
     if task.context_text is not None:
         plan.context = task.context_text
-    models = resolve_models(plan)
-    if plan.client is not None:  # a profile's deployments: the engine checks only its own
-        asyncio.run(preflight_all(plan, models))
-    rlm = RLM(client=plan.client, trace=plan.trace, settings=plan.settings)
+    rlm, _ = make_engine(plan)  # a host of a group that is down: the others serve
     return rlm, plan.question, plan.context
 
 

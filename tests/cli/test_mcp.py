@@ -165,3 +165,14 @@ def test_without_the_sdk_the_command_says_how_to_install_it(monkeypatch, capsys)
     monkeypatch.setattr(command.importlib.util, "find_spec", lambda name: None)
     assert command.mcp_command(None) == 2
     assert "pip install 'rlm[mcp]'" in capsys.readouterr().err
+
+
+def test_a_profiles_tools_reach_the_engine_of_a_task(ollama_server, tmp_path):
+    # As `rlm run --profile` gives them: the engine is made the same way for both.
+    from rlm.mcp.runs import Task, prepare
+
+    profile = tmp_path / "tools.toml"
+    profile.write_text('model = "ollama/llama3"\ntools = ["json:dumps"]\n')
+    rlm, question, context = prepare(Task("q", context_text="x", profile=str(profile)))
+    assert rlm.tools.names == ("dumps",)
+    assert (question, context) == ("q", "x")
