@@ -134,29 +134,13 @@ class Sandbox:
         Raises:
             SandboxError: the sandbox is closed, or no fresh worker could be started.
         """
-        async with self._lock:
-            self._check_open()
-            await self._wait_booted()
-            try:
-                restarted, crash = await self._ensure_worker()
-                outcome = await self._exchange(
-                    {"op": "exec", "code": code, "limit": self.config.action_timeout})
-            except asyncio.CancelledError:
-                self._drop_worker()
-                raise
+        restarted, crash, outcome = await self._request(
+            {"op": "exec", "code": code, "limit": self.config.action_timeout})
         return self._result(outcome, restarted, crash)
 
     async def get_variable(self, name: str) -> tuple[bool, str]:
         """``(True, str(value))`` of a variable, or ``(False, what to tell the model)``."""
-        async with self._lock:
-            self._check_open()
-            await self._wait_booted()
-            try:
-                await self._ensure_worker()
-                outcome = await self._exchange({"op": "getvar", "name": name})
-            except asyncio.CancelledError:
-                self._drop_worker()
-                raise
+        *_, outcome = await self._request({"op": "getvar", "name": name})
         if outcome.reply is None or outcome.timed_out:
             why = "it took too long" if outcome.timed_out else outcome.crash
             return False, (f"Variable {name!r} could not be read ({why}); the sandbox was "
@@ -166,16 +150,21 @@ class Sandbox:
     async def set_variable(self, name: str, value: Any) -> bool:
         """Set the variable ``name`` of the worker to a JSON ``value``; False when the worker
         could not take it (it died doing so: a fresh one will be started by the next call)."""
+        *_, outcome = await self._request({"op": "setvar", "name": name, "value": value})
+        return outcome.reply is not None and not outcome.timed_out
+
+    async def _request(self, msg: dict[str, Any]) -> tuple[bool, str | None, _Outcome]:
+        """One request to a live worker (started first if there is none): whether it was
+        restarted and why, and what it answered. A cancel drops the worker (mid-request)."""
         async with self._lock:
             self._check_open()
             await self._wait_booted()
             try:
-                await self._ensure_worker()
-                outcome = await self._exchange({"op": "setvar", "name": name, "value": value})
+                restarted, crash = await self._ensure_worker()
+                return restarted, crash, await self._exchange(msg)
             except asyncio.CancelledError:
                 self._drop_worker()
                 raise
-        return outcome.reply is not None and not outcome.timed_out
 
     async def close(self) -> None:
         """Kill the worker's process group. Idempotent.

@@ -20,6 +20,8 @@ import os
 import stat
 import sys
 
+from rlm.sandbox import netguard
+
 # The unified syscall table (x86-64, arm64, ...).
 SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = 444, 445, 446
 CREATE_RULESET_VERSION = 1 << 0
@@ -68,15 +70,12 @@ class _PathBeneathAttr(ctypes.Structure):
     _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
 
 
-_libc = None
-
-
 def _c() -> ctypes.CDLL:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-        _libc.syscall.restype = ctypes.c_long
-    return _libc
+    """The C library the worker loaded once (``netguard.libc``: a forked worker has it from
+    its template), with ``syscall``'s return type set."""
+    libc = netguard.libc()
+    libc.syscall.restype = ctypes.c_long
+    return libc
 
 
 def _syscall(number: int, *args) -> int:

@@ -88,11 +88,7 @@ class SandboxPool:
     async def warm_up(self) -> None:
         """Wait until the template and the warm workers are ready (before timing a start)."""
         self.refill()
-        if self._server is not None:
-            try:
-                await self._server.start()
-            except ForkServerGone:
-                self._spawn_from_now_on()
+        await self.warm_up_server()
         await asyncio.gather(*self._spare, return_exceptions=True)
 
     async def acquire(self, label: str = "") -> WorkerProcess:
