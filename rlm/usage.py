@@ -70,3 +70,12 @@ class Usage:
             calls=int(data.get("calls", 0)),
             cost_usd=float(data.get("cost_usd", 0.0)),
         )
+
+
+def human_tokens(count: int) -> str:
+    """``1234567`` -> ``1.2M``, ``3456`` -> ``3.5k`` (the CLI's and the eval's figures)."""
+    if count < 1000:
+        return str(count)
+    if count < 1_000_000:
+        return f"{count / 1000:.1f}k"
+    return f"{count / 1_000_000:.1f}M"

@@ -24,6 +24,7 @@ from typing import TextIO
 
 from rlm import events as ev
 from rlm.tree import AgentNode, TreeBuilder
+from rlm.usage import human_tokens
 
 STATUS_COLOURS = {"running": "36", "waiting": "33", "answered": "32", "limit": "35",
                   "failed": "31", "cancelled": "90"}
@@ -46,14 +47,6 @@ def short(text: str | None, limit: int) -> str:
 def plural(count: int, word: str) -> str:
     """``1 step``, ``2 steps``."""
     return f"{count:,} {word}{'' if count == 1 else 's'}"
-
-
-def human_tokens(count: int) -> str:
-    if count < 1000:
-        return str(count)
-    if count < 1_000_000:
-        return f"{count / 1000:.1f}k"
-    return f"{count / 1_000_000:.1f}M"
 
 
 def agent_line(node: AgentNode, *, now: float, width: int, use_colour: bool) -> str:

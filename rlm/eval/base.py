@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from rlm.config import Settings
 from rlm.core.budget import Windows, prompt_limit, prompt_tokens, reply_room
@@ -112,9 +111,3 @@ def cut_words(cut: Cut | None) -> str:
     share = math.floor(100 * cut.kept_tokens / max(1, cut.total_tokens))
     return (f"kept {cut.kept_tokens:,} of {cut.total_tokens:,} tokens ({share}%, window "
             f"{cut.window:,})")
-
-
-def usage_of(completion: Completion) -> dict[str, Any]:
-    return {"prompt_tokens": completion.prompt_tokens,
-            "completion_tokens": completion.completion_tokens,
-            "cost_usd": completion.cost_usd, "calls": 1}

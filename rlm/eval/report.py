@@ -10,6 +10,7 @@ from typing import Any
 
 from rlm.eval.arms import ARMS
 from rlm.eval.tasks import length_label
+from rlm.usage import human_tokens
 
 ALL = "all"
 
@@ -128,14 +129,6 @@ def _table(head: list[str], rows: list[list[str]], right: Iterable[int] = ()) ->
                          for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip()
 
     return "\n".join([fmt(head), *(fmt(r) for r in rows)])
-
-
-def human_tokens(tokens: int) -> str:
-    """``1234567`` -> ``1.2M``."""
-    for unit, size in (("M", 1_000_000), ("k", 1_000)):
-        if tokens >= size:
-            return f"{tokens / size:.1f}{unit}"
-    return str(tokens)
 
 
 def duration(seconds: float) -> str:
