@@ -14,15 +14,17 @@ so this module only reads ``os.environ`` and never touches the disk.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rlm.errors import ConfigError
+
+if TYPE_CHECKING:  # argparse only where there is a parser: `import rlm` need not load it
+    import argparse
 
 SECRET_MARKERS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL", "AUTH")
 NO_LIMIT_WORDS = ("none", "off", "0")  # an optional limit set to one of these: no limit
@@ -341,6 +343,8 @@ def _flag_type(declared: Declared) -> Callable[[str], Any]:
         try:
             _check(declared, value)
         except ConfigError as exc:
+            import argparse
+
             raise argparse.ArgumentTypeError(str(exc)) from None
         return value
 
