@@ -125,13 +125,12 @@ def totals_line(totals: Totals, state: str = "", width: int | None = None) -> Te
     Narrower, the counts lose their words, then the separators their room, then tokens
     count in one figure; a figure is never cut.
     """
-    lines = [_totals(totals, state, words, sep, split)
-             for words, sep, split in ((True, "  │  ", True), (False, "  │  ", True),
-                                       (False, " │ ", True), (False, " │ ", False))]
-    for line in lines:
+    for words, sep, split in ((True, "  │  ", True), (False, "  │  ", True),
+                              (False, " │ ", True), (False, " │ ", False)):
+        line = _totals(totals, state, words, sep, split)  # built only until one fits
         if width is None or line.cell_len <= width:
-            return line
-    return lines[-1]
+            break
+    return line
 
 
 def _totals(totals: Totals, state: str, words: bool, sep: str, split: bool) -> Text:

@@ -80,9 +80,15 @@ def agent_label(node: AgentNode, now: float, width: int | None = None) -> Text:
     # it moving?); else compact figures (or fewer) and ``TASK_ENOUGH`` cells of the task.
     tries = [(layout, len(task)) for layout in LAYOUTS[:-1]]
     tries += [(layout, min(len(task), TASK_ENOUGH)) for layout in LAYOUTS[2:]]
+    heads: dict[bool, int] = {}  # cells of the row's start and of the figures, measured
+    tails: dict[str, int] = {}   # once for each of their forms, not once for each try
     for layout, need in tries:
-        tail = figures(node, now, layout.figures)
-        free = width - _head(node, layout).cell_len - tail.cell_len - (GAP if tail else 0)
+        if layout.depth not in heads:
+            heads[layout.depth] = _head(node, layout).cell_len
+        if layout.figures not in tails:
+            tails[layout.figures] = figures(node, now, layout.figures).cell_len
+        tail = tails[layout.figures]
+        free = width - heads[layout.depth] - tail - (GAP if tail else 0)
         if free >= need + need_reason:
             break
     return _assemble(node, now, layout, task, reason, width)
