@@ -31,7 +31,7 @@ from tui.layout import HORIZONTAL_BREAKPOINTS, TALL, VERTICAL_BREAKPOINTS, Fitti
 from tui.notices import end_notice, hint_for
 from tui.render import Totals
 from tui.replay import Replay
-from tui.settings import shown
+from tui.settings import given, shown
 from tui.widgets.agent_tree import NO_AGENTS, AgentTree
 from tui.widgets.bars import SettingsBar, TotalsBar
 from tui.widgets.result_panel import ResultPanel
@@ -326,9 +326,8 @@ class RLMApp(Commands, Feed, Replay, Fitting, App[None]):
         return "running" if state is not None and state.roots else "ready"
 
     def _show_settings(self) -> None:
-        settings = shown(self.profile, {**self.flags, "model": self.model,
-                                        "max_depth": self.max_depth,
-                                        "max_steps": self.max_steps})
+        settings = shown(self.profile, given(self.flags, self.model, self.max_depth,
+                                             self.max_steps))
         self.settings_bar.show(
             self.context, settings.model if settings else self.model,
             settings.max_depth if settings else self.max_depth,

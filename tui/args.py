@@ -11,10 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rlm.config import add_setting_flags
-from tui.settings import FLAG_SETTINGS
-
-# Flags the app shows and changes itself (the model picker, the limits dialog).
-OWN = ("model", "max_depth", "max_steps")
+from tui.settings import FLAG_SETTINGS, OWN
 
 WEB_FLAGS = ("web", "host", "port", "public_url")
 

@@ -22,8 +22,7 @@ from typing import Any, Protocol
 
 from rlm import events as ev
 from tui.bridge import EventBridge, RunEnded
-
-LIMITS = ("model", "max_depth", "max_steps")  # what the app's dialogs change between turns
+from tui.settings import OWN, given
 
 
 @dataclass(frozen=True)
@@ -40,8 +39,7 @@ class RunRequest:
 
     def settings(self) -> dict[str, Any]:
         """Every setting the request gives, by name (``None``: not given)."""
-        return {**self.flags, "model": self.model, "max_depth": self.max_depth,
-                "max_steps": self.max_steps}
+        return given(self.flags, self.model, self.max_depth, self.max_steps)
 
 
 class Session(Protocol):
@@ -203,7 +201,7 @@ class Conversation:
         from tui.settings import resolve
 
         last, settings = self._last, getattr(self._engine, "settings", None)
-        changed = [name for name in LIMITS if getattr(request, name) != getattr(last, name)]
+        changed = [name for name in OWN if getattr(request, name) != getattr(last, name)]
         if changed and settings is not None:
             fresh, _ = resolve(request.profile, request.settings())
             for name in changed:

@@ -18,6 +18,14 @@ if TYPE_CHECKING:
 
 # The settings a command takes as flags (their declarations say so), as in `rlm run`.
 FLAG_SETTINGS = tuple(d.name for d in DECLARED if d.flag)
+# The settings the app shows and changes itself (the model picker, the limits dialog).
+OWN = ("model", "max_depth", "max_steps")
+
+
+def given(flags: Mapping[str, Any], model: str | None, max_depth: int | None,
+          max_steps: int | None) -> dict[str, Any]:
+    """Every setting given, by name (``None``: not given): the flags and the app's own."""
+    return {**flags, "model": model, "max_depth": max_depth, "max_steps": max_steps}
 
 
 def resolve(profile: str | None, flags: Mapping[str, Any],

@@ -23,11 +23,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _load_dotenv()
     from rlm.errors import ConfigError
     from rlm.paths import traces_dir
-    from tui.settings import resolve
+    from tui.settings import given, resolve
 
     try:  # a bad profile or value is a usage error, said before the screen opens
-        resolve(args.profile, {**settings_flags(args), "model": args.model,
-                               "max_depth": args.max_depth, "max_steps": args.max_steps})
+        resolve(args.profile, given(settings_flags(args), args.model, args.max_depth,
+                                    args.max_steps))
     except ConfigError as exc:
         print(f"rlm-tui: {exc}", file=sys.stderr)
         return 2
