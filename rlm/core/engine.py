@@ -258,11 +258,7 @@ class RLM:
     async def _run(self, prompt: str, source: ContextSource, task_is_context: bool,
                    client: Model, model: str, run_dir: Path,
                    trace_path: str | Path | None) -> RLMResult:
-        bus = ev.EventBus()
-        windows = await self.decide_windows(model)
-        writer = self.open_trace(bus, trace_path, model, windows)
-        for subscriber in self.subscribers:
-            bus.subscribe(subscriber)
+        bus, windows, writer = await self.open_bus(model, trace_path)
         pool = self._pool_for_run()
         try:
             return await self.run_turn(
@@ -337,6 +333,18 @@ class RLM:
             with self._lock:
                 self._active = None
                 self._cancelled = False
+
+    async def open_bus(self, model: str, trace_path: str | Path | None,
+                       subscribers: Sequence[ev.Subscriber] = ()
+                       ) -> tuple[ev.EventBus, dict[str, dict], TraceWriter | None]:
+        """The event bus of a run or a session: the windows decided, the trace opened (its
+        writer subscribes first), then this RLM's subscribers and ``subscribers``."""
+        bus = ev.EventBus()
+        windows = await self.decide_windows(model)
+        writer = self.open_trace(bus, trace_path, model, windows)
+        for subscriber in [*self.subscribers, *subscribers]:
+            bus.subscribe(subscriber)
+        return bus, windows, writer
 
     async def decide_windows(self, model: str) -> dict[str, dict]:
         """The running windows of the models this run starts with (root, ``llm_query``),

@@ -230,11 +230,7 @@ class Session:
         except BaseException:
             shutil.rmtree(run_dir, ignore_errors=True)
             raise
-        bus = ev.EventBus()
-        windows = await self.rlm.decide_windows(model)
-        writer = self.rlm.open_trace(bus, self.trace, model, windows)
-        for subscriber in [*self.rlm.subscribers, *self._subscribers]:
-            bus.subscribe(subscriber)
+        bus, windows, writer = await self.rlm.open_bus(model, self.trace, self._subscribers)
         self._live = _Live(loop, client, model, run_dir, source, pool, sandbox, bus, windows,
                            writer)
         return self._live
