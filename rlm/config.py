@@ -202,6 +202,12 @@ class Settings:
         """The model ``llm_query`` uses unless the call names one."""
         return self.sub_model or self.model
 
+    def models(self) -> list[str]:
+        """Every model a run may call (root, ``llm_query`` and children, by depth), each
+        once, in that order; the unset ones left out."""
+        return list(dict.fromkeys(m for m in (self.model, self.sub_model,
+                                              *self.depth_models.values()) if m))
+
     def public(self) -> dict[str, Any]:
         """The settings as a dict with every secret removed (for the trace header)."""
         return {k: v for k, v in dataclasses.asdict(self).items() if not is_secret_name(k)}

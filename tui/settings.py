@@ -42,8 +42,7 @@ def resolve(profile: str | None, flags: Mapping[str, Any],
         loaded = load_profile(profile)
     settings = Settings.resolve(env, profile=loaded.settings if loaded else None, **flags)
     if loaded is not None:
-        loaded.check_models([settings.model, settings.sub_model,
-                             *settings.depth_models.values()])
+        loaded.check_models(settings.models())
     return settings, loaded
 
 

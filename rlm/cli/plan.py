@@ -43,8 +43,7 @@ def settings_of(args: Any) -> tuple[Settings, Profile | None]:
     settings = Settings.resolve(profile=profile.settings if profile else None,
                                 **{k: getattr(args, k, None) for k in FLAG_SETTINGS})
     if profile is not None:
-        profile.check_models([settings.model, settings.sub_model,
-                              *settings.depth_models.values()])
+        profile.check_models(settings.models())
     return settings, profile
 
 
@@ -130,8 +129,7 @@ def resolve_models(plan: Plan) -> list[str]:
     if not settings.model:  # picked for the user: say which
         plan.notes.append(note)
     settings.model = model
-    models = list(dict.fromkeys([model, settings.query_model or model,
-                                 *settings.depth_models.values()]))
+    models = settings.models()
     if plan.profile is not None:
         plan.profile.check_models(models)
     return models

@@ -247,8 +247,7 @@ class RLM:
 
         model, note = resolve_model(self.settings.model, env=self._env)
         self.settings.model = model
-        for name in {model, self.settings.query_model or model,
-                     *self.settings.depth_models.values()}:
+        for name in self.settings.models():
             key = (name, self.settings.api_base)
             if key not in self._checked:  # once per RLM: a check costs a request (~50 ms)
                 await preflight(name, api_base=self.settings.api_base, env=self._env)

@@ -190,7 +190,7 @@ def make_arm(name: str, *, flags: Mapping[str, Any], model: str | None = None,
     settings = Settings.resolve(env, profile=loaded.settings if loaded else None, **given)
     if loaded is None:
         return Arm(name, settings)
-    loaded.check_models([settings.model, settings.sub_model, *settings.depth_models.values()])
+    loaded.check_models(settings.models())
     return Arm(name, settings, profile=loaded.name, deployments=list(loaded.deployments),
                router=dict(loaded.router))
 
@@ -222,7 +222,7 @@ async def preflight_arms(arms: list[Arm], env: Mapping[str, str] | None = None) 
         if arm.deployments:  # the Router spreads calls over hosts; a down one is cooled
             continue
         s = arm.settings
-        for model in {s.model, s.sub_model, *s.depth_models.values()} - {None}:
-            if (model, s.api_base) not in checked and model is not None:
+        for model in s.models():
+            if (model, s.api_base) not in checked:
                 checked.add((model, s.api_base))
                 await preflight(model, api_base=s.api_base, env=env)
