@@ -24,43 +24,35 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from drivelib import set_script  # noqa: E402
+from run import Server  # noqa: E402
+
 ROOT_CODE = "answers = llm_query_batched(['question %d' % i for i in range({calls})])\n" \
             "FINAL(str(len(answers)))"
 
 
-def start_server(slots: int, latency: float, log: Path) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, str(HERE / "server.py"), "--latency", str(latency),
-                             "--slots", str(slots), "--lifetime", "900", "--log", str(log)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    port = proc.stdout.readline().split()[1]
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def script(url: str, calls: int, latency: float) -> None:
+def script(server: Server, calls: int, latency: float) -> None:
     """The root replies at once with code that fans out; each sub-call takes ``latency``."""
-    import urllib.request
-
     reply = f"```repl\n{ROOT_CODE.format(calls=calls)}\n```"
-    body = json.dumps({"root": [reply], "latency": latency,
-                       "latency_by": {"root:1": 0.0}}).encode()
-    urllib.request.urlopen(urllib.request.Request(f"{url}/_script", data=body), timeout=10)
+    set_script(server.url, {"root": [reply], "latency": latency,
+                            "latency_by": {"root:1": 0.0}})
 
 
-def run_once(variant: str, urls: list[str], calls: int, logs: list[Path]) -> float:
+def run_once(variant: str, servers: list[Server], calls: int) -> float:
     from rlm import RLM
 
     env = dict(os.environ, OPENAI_API_KEY="bench-dummy-key")
     hosts = {"1 host": 1, "2 hosts": 2, "3 hosts": 3, "3 hosts, litellm": 3}[variant]
     settings: dict = {"max_concurrency": 12}
-    marks = [sum(1 for _ in open(log)) if log.exists() else 0 for log in logs]
+    urls = [server.url for server in servers]
+    marks = [server.log_size() for server in servers]
     if hosts == 1:
         rlm = RLM(model="openai/bench", api_base=urls[0] + "/v1", env=env, **settings)
     else:
@@ -76,8 +68,8 @@ def run_once(variant: str, urls: list[str], calls: int, logs: list[Path]) -> flo
                                                        env=env), env=env)
     result = rlm.completion("[[root]] fan out", "x")
     assert result.answer == str(calls), (variant, result.status, result.error)
-    entries = [json.loads(line) for log, mark in zip(logs, marks, strict=True)
-               for line in list(open(log))[mark:]]
+    entries = [entry for server, mark in zip(servers, marks, strict=True)
+               for entry in server.get(f"/_log?since={mark}")]
     subs = [e for e in entries if e["role"] == "sub"]
     return max(e["end"] for e in subs) - min(e["arrival"] for e in subs)
 
@@ -89,21 +81,18 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--reps", type=int, default=3)
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="rlm-bench-hosts-"))
-    logs = [folder / f"server{i}.jsonl" for i in range(3)]
-    servers = [start_server(args.slots, args.latency, log) for log in logs]
-    urls = [url for _, url in servers]
-    for url in urls:
-        script(url, args.calls, args.latency)
+    servers = [Server(args.latency, 900, slots=args.slots) for _ in range(3)]
+    for server in servers:
+        script(server, args.calls, args.latency)
     variants = ["1 host", "2 hosts", "3 hosts", "3 hosts, litellm"]
     spans: dict[str, list[float]] = {v: [] for v in variants}
     try:
         for rep in range(args.reps):
             for variant in variants[rep % len(variants):] + variants[:rep % len(variants)]:
-                spans[variant].append(run_once(variant, urls, args.calls, logs))
+                spans[variant].append(run_once(variant, servers, args.calls))
     finally:
-        for proc, _ in servers:
-            proc.terminate()
+        for server in servers:
+            server.close()
     rows = []
     one = statistics.median(spans["1 host"])
     for variant in variants:

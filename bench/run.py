@@ -42,9 +42,10 @@ SCRUB = ("RLM_", "OPENAI_", "OLLAMA_", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 class Server:
     """The bench server as a child process; stops by itself after ``lifetime``."""
 
-    def __init__(self, latency: float, lifetime: float, log: Path | None = None):
+    def __init__(self, latency: float, lifetime: float, log: Path | None = None,
+                 slots: int = 0):
         args = [sys.executable, str(HERE / "server.py"), "--latency", str(latency),
-                "--lifetime", str(lifetime)]
+                "--lifetime", str(lifetime), "--slots", str(slots)]
         if log:
             args += ["--log", str(log)]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)

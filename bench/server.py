@@ -32,12 +32,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 ROOT_MARKER = "[[root]]"
@@ -97,7 +99,7 @@ class BenchServer:
     def __init__(self, latency: float, log_path: str | None, slots: int = 0):
         self.default_latency = latency
         # A server's slots (llama.cpp -np, OLLAMA_NUM_PARALLEL): requests beyond wait.
-        self.slots = asyncio.Semaphore(slots) if slots else None
+        self.slots: Any = asyncio.Semaphore(slots) if slots else contextlib.nullcontext()
         self.script = Script(latency=latency)
         self.log: list[dict] = []
         self.in_flight = 0
@@ -153,10 +155,7 @@ class BenchServer:
         self.log.append(entry)
         try:
             script = self.script
-            if self.slots is not None:
-                async with self.slots:
-                    await asyncio.sleep(script.delay(role, turn))
-            else:
+            async with self.slots:
                 await asyncio.sleep(script.delay(role, turn))
             text = cut_at_stop(script.reply(role, turn, messages), request.get("stop"))
             usage = {"prompt_tokens": max(1, entry["prompt_chars"] // 4),
